@@ -1,0 +1,84 @@
+"""The ``yilian`` command line: serve, migrate, manage users, verify the audit chain, demo."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import typer
+
+from yilian.config import get_settings
+
+app = typer.Typer(no_args_is_help=True, help="yilian 医联 — regional health-integration platform")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema")
+app.add_typer(db_app, name="db")
+
+# Domains add their own command groups: module path → the Typer attribute it exposes.
+COMMAND_MODULES = {
+    "yilian.security.commands": "user",
+    "yilian.audit.commands": "audit",
+    "yilian.synth.commands": "synth",
+}
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print one line to stderr and exit non-zero: no stack trace reaches the user."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply the schema migrations to YILIAN_DATABASE_URL."""
+    from yilian.migrate import upgrade
+
+    url = get_settings().database_url
+    try:
+        upgrade(url, revision)
+    except Exception as exc:
+        fail(f"migration failed: {str(exc).splitlines()[0]}")
+    typer.echo(f"database at {_safe_url(url)} is at revision {revision}")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="port"),
+    workers: int = typer.Option(1, help="worker processes"),
+) -> None:
+    """Serve the web UI and API."""
+    import uvicorn
+
+    uvicorn.run(
+        "yilian.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _add_domain_commands() -> None:
+    for module_name, attr in COMMAND_MODULES.items():
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        module = importlib.import_module(module_name)
+        sub = getattr(module, attr)
+        if isinstance(sub, typer.Typer):
+            app.add_typer(sub, name=attr)
+        else:
+            app.command(name=attr)(sub)
+
+
+_add_domain_commands()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Shared plumbing: errors, crypto for identifiers, pagination, FHIR helpers."""
