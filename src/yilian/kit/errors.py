@@ -114,7 +114,9 @@ def _is_fhir(request: Request) -> bool:
     return request.url.path == "/fhir" or request.url.path.startswith("/fhir/")
 
 
-def render_error(request: Request, status: int, message: str, detail: list[dict[str, Any]]) -> JSONResponse:
+def render_error(
+    request: Request, status: int, message: str, detail: list[dict[str, Any]]
+) -> JSONResponse:
     if _is_fhir(request):
         return JSONResponse(
             operation_outcome(status, message, detail),

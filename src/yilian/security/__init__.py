@@ -1,0 +1,1 @@
+"""Authentication, roles and the single access decision for personal data."""
