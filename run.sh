@@ -55,7 +55,7 @@ browser() {
   if [ -z "${YILIAN_CHROMIUM:-}" ]; then
     if ! command -v chromium >/dev/null 2>&1; then
       say "installing Debian's chromium for the browser tests"
-      apt_install chromium
+      apt_install chromium fonts-noto-cjk
     fi
     export YILIAN_CHROMIUM
     YILIAN_CHROMIUM=$(command -v chromium)

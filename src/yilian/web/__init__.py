@@ -1,0 +1,1 @@
+"""Staff web UI: server-rendered pages (Jinja2 + htmx + ECharts), zh-CN first."""

@@ -1,0 +1,81 @@
+"""UI strings, Chinese first. A page asks ``t(key)``; unknown keys show themselves."""
+
+from __future__ import annotations
+
+LANGUAGES = ("zh-CN", "en")
+LANG_COOKIE = "yilian_lang"
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "app.name": {"zh-CN": "医联 · 区域医疗数智基座", "en": "yilian · regional health platform"},
+    "app.short": {"zh-CN": "医联", "en": "yilian"},
+    "lang.switch": {"zh-CN": "English", "en": "中文"},
+    "login.title": {"zh-CN": "登录", "en": "Sign in"},
+    "login.username": {"zh-CN": "用户名", "en": "Username"},
+    "login.password": {"zh-CN": "密码", "en": "Password"},
+    "login.submit": {"zh-CN": "登录", "en": "Sign in"},
+    "login.failed": {"zh-CN": "用户名或密码错误", "en": "Wrong username or password"},
+    "login.locked": {
+        "zh-CN": "登录失败次数过多，账户已暂时锁定，请稍后再试",
+        "en": "Too many failed sign-ins; the account is locked for a while",
+    },
+    "login.throttled": {
+        "zh-CN": "尝试过于频繁，请稍后再试",
+        "en": "Too many attempts; try again shortly",
+    },
+    "login.demo_hint": {
+        "zh-CN": "演示账号见 README（如 admin / yilian-demo）",
+        "en": "Demo accounts are listed in the README (e.g. admin / yilian-demo)",
+    },
+    "logout": {"zh-CN": "退出", "en": "Sign out"},
+    "nav.home": {"zh-CN": "首页", "en": "Home"},
+    "nav.organizations": {"zh-CN": "机构与医联体", "en": "Organisations"},
+    "nav.audit": {"zh-CN": "审计日志", "en": "Audit log"},
+    "nav.users": {"zh-CN": "用户管理", "en": "Users"},
+    "nav.api": {"zh-CN": "接口文档", "en": "API docs"},
+    "home.welcome": {"zh-CN": "欢迎，{name}", "en": "Welcome, {name}"},
+    "home.role": {"zh-CN": "角色", "en": "Role"},
+    "home.org": {"zh-CN": "所属机构", "en": "Organisation"},
+    "home.stats": {"zh-CN": "平台概况", "en": "Platform at a glance"},
+    "stat.regions": {"zh-CN": "行政区划", "en": "Regions"},
+    "stat.organizations": {"zh-CN": "医疗卫生机构", "en": "Organisations"},
+    "stat.consortia": {"zh-CN": "医联体 / 专科联盟", "en": "Consortia"},
+    "stat.practitioners": {"zh-CN": "医务人员", "en": "Practitioners"},
+    "org.title": {"zh-CN": "机构与医联体浏览", "en": "Organisations and consortia"},
+    "org.regions": {"zh-CN": "行政区划", "en": "Regions"},
+    "org.all_regions": {"zh-CN": "全部地区", "en": "All regions"},
+    "org.search": {"zh-CN": "按名称或编码搜索", "en": "Search name or code"},
+    "org.type": {"zh-CN": "机构类型", "en": "Type"},
+    "org.any_type": {"zh-CN": "全部类型", "en": "All types"},
+    "org.name": {"zh-CN": "机构名称", "en": "Name"},
+    "org.code": {"zh-CN": "机构编码", "en": "Code"},
+    "org.level": {"zh-CN": "等级", "en": "Level"},
+    "org.region": {"zh-CN": "所在地区", "en": "Region"},
+    "org.designated": {"zh-CN": "医保定点", "en": "Insurance-designated"},
+    "org.count": {"zh-CN": "共 {n} 家机构", "en": "{n} organisations"},
+    "org.none": {"zh-CN": "没有符合条件的机构", "en": "No organisation matches"},
+    "org.consortia": {"zh-CN": "医联体", "en": "Consortia"},
+    "org.lead": {"zh-CN": "牵头单位", "en": "Lead"},
+    "org.members": {"zh-CN": "成员数", "en": "Members"},
+    "org.kind": {"zh-CN": "类型", "en": "Kind"},
+    "org.chart": {"zh-CN": "各地区机构分布", "en": "Organisations by region"},
+    "yes": {"zh-CN": "是", "en": "Yes"},
+    "no": {"zh-CN": "否", "en": "No"},
+    "prev": {"zh-CN": "上一页", "en": "Previous"},
+    "next": {"zh-CN": "下一页", "en": "Next"},
+    "error.title": {"zh-CN": "出错了", "en": "Something went wrong"},
+}
+
+
+def pick_language(cookie: str | None, accept: str | None) -> str:
+    """The cookie wins; then Accept-Language; Chinese by default."""
+    if cookie in LANGUAGES:
+        return cookie
+    if accept and accept.lower().startswith("en"):
+        return "en"
+    return "zh-CN"
+
+
+def translate(lang: str, key: str, **params: object) -> str:
+    entry = MESSAGES.get(key)
+    text = key if entry is None else entry.get(lang) or entry["zh-CN"]
+    return text.format(**params) if params else text
