@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import pool
 
 from yilian.db import make_engine
 from yilian.models import load_all
@@ -26,7 +25,7 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
     assert url is not None
-    engine = make_engine(url, poolclass=pool.NullPool) if "sqlite" not in url else make_engine(url)
+    engine = make_engine(url)
     with engine.connect() as connection:
         context.configure(
             connection=connection,
