@@ -9,8 +9,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from yilian.config import Settings
+from yilian.deps import DbSession
 from yilian.kit.errors import Forbidden, Unauthorized
-from yilian.security import tokens
+from yilian.security import service, tokens
 from yilian.security.principal import Principal, Role
 
 COOKIE_NAME = "yilian_token"
@@ -19,6 +20,7 @@ _bearer = HTTPBearer(auto_error=False, description="Bearer token from /api/v1/au
 
 def current_principal(
     request: Request,
+    session: DbSession,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The authenticated caller, from the Authorization header or the web session cookie."""
@@ -27,6 +29,10 @@ def current_principal(
     if not token:
         raise Unauthorized("authentication required: send a bearer token")
     principal = tokens.verify(token, settings)
+    # Deactivation or a role change must not wait for the token to expire.
+    stale = service.stale_token_reason(session, principal)
+    if stale:
+        raise Unauthorized(stale)
     request.state.principal = principal
     return principal
 

@@ -170,9 +170,7 @@ def _org_page(
     offset: int,
 ) -> dict[str, Any]:
     filters = OrganizationFilter(region_id=region_id or None, type=type_, q=q or None)
-    listing = registry.list_organizations(
-        session, filters=filters, limit=PAGE_SIZE, offset=offset
-    )
+    listing = registry.list_organizations(session, filters=filters, limit=PAGE_SIZE, offset=offset)
     items = [
         {
             "name": o.name,
@@ -188,7 +186,7 @@ def _org_page(
         {"region_id": region_id or "", "type": type_.value if type_ else "", "q": q or ""}
     )
     return {
-        "page": {"items": items, "total": listing.total, "offset": offset, "limit": PAGE_SIZE},
+        "page": {"rows": items, "total": listing.total, "offset": offset, "limit": PAGE_SIZE},
         "query": query,
     }
 

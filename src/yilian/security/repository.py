@@ -1,0 +1,155 @@
+"""Every SELECT of the security domain, plus the two registry tables it reads by name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, Table, column, func, or_, select, table
+from sqlalchemy.orm import Session
+
+from yilian.db import Base
+from yilian.security import rules
+from yilian.security.models import ApiClient, CareRelationship, Consent, LoginGuard, User
+
+# The registry owns consortium membership; read it by name so security imports no registry code.
+_members = table("consortium_members", column("consortium_id"), column("organization_id"))
+
+
+def user_by_username(session: Session, username: str, *, lock: bool = False) -> User | None:
+    stmt = select(User).where(User.username == username)
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def client_by_client_id(
+    session: Session, client_id: str, *, lock: bool = False
+) -> ApiClient | None:
+    stmt = select(ApiClient).where(ApiClient.client_id == client_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def guard_by_key(session: Session, key: str) -> LoginGuard | None:
+    stmt = select(LoginGuard).where(LoginGuard.key == key).with_for_update()
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def page(session: Session, stmt: Select[Any], *, limit: int, offset: int) -> tuple[list[Any], int]:
+    total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    return list(session.execute(stmt.limit(limit).offset(offset)).scalars()), total
+
+
+def users_query(
+    *, role: str | None = None, organization_id: str | None = None, active: bool | None = None
+) -> Select[Any]:
+    stmt = select(User).order_by(User.username)
+    if role:
+        stmt = stmt.where(User.role == role)
+    if organization_id:
+        stmt = stmt.where(User.organization_id == organization_id)
+    if active is not None:
+        stmt = stmt.where(User.is_active == active)
+    return stmt
+
+
+def clients_query(*, organization_id: str | None = None) -> Select[Any]:
+    stmt = select(ApiClient).order_by(ApiClient.name, ApiClient.client_id)
+    if organization_id:
+        stmt = stmt.where(ApiClient.organization_id == organization_id)
+    return stmt
+
+
+def _organizations() -> Table:
+    return Base.metadata.tables["organizations"]
+
+
+def resolve_organization(session: Session, ref: str) -> str | None:
+    """The id of the organisation whose id (or code, where the registry has one) is ``ref``."""
+    orgs = _organizations()
+    match = orgs.c.id == ref
+    if "code" in orgs.c:
+        match = or_(match, orgs.c.code == ref)
+    return session.execute(select(orgs.c.id).where(match).limit(1)).scalar_one_or_none()
+
+
+def organization_exists(session: Session, organization_id: str) -> bool:
+    orgs = _organizations()
+    found = session.execute(select(orgs.c.id).where(orgs.c.id == organization_id)).first()
+    return found is not None
+
+
+def relationships(
+    session: Session,
+    *,
+    person_id: str,
+    organization_id: str | None = None,
+    kind: str | None = None,
+    source: str | None = None,
+    current_at: datetime | None = None,
+) -> list[CareRelationship]:
+    """A person's care relationships; with ``current_at``, only those not yet ended then."""
+    stmt = select(CareRelationship).where(CareRelationship.person_id == person_id)
+    if organization_id is not None:
+        stmt = stmt.where(CareRelationship.organization_id == organization_id)
+    if kind is not None:
+        stmt = stmt.where(CareRelationship.kind == kind)
+    if source is not None:
+        stmt = stmt.where(CareRelationship.source == source)
+    if current_at is not None:
+        stmt = stmt.where(
+            or_(CareRelationship.valid_to.is_(None), CareRelationship.valid_to > current_at)
+        )
+    return list(session.execute(stmt.order_by(CareRelationship.valid_from)).scalars())
+
+
+def consents(
+    session: Session,
+    *,
+    person_id: str,
+    scope: str | None = None,
+    organization_id: str | None = None,
+    status: str | None = None,
+) -> list[Consent]:
+    stmt = select(Consent).where(Consent.person_id == person_id)
+    if scope is not None:
+        stmt = stmt.where(Consent.scope == scope)
+    if organization_id is not None:
+        stmt = stmt.where(Consent.organization_id == organization_id)
+    if status is not None:
+        stmt = stmt.where(Consent.status == status)
+    return list(session.execute(stmt.order_by(Consent.granted_at)).scalars())
+
+
+def person_facts(session: Session, person_id: str, now: datetime) -> rules.PersonFacts:
+    """The relationships and active consents that bear on access to one person."""
+    rels = relationships(session, person_id=person_id, current_at=now)
+    active = consents(session, person_id=person_id, status=rules.CONSENT_ACTIVE)
+    return rules.PersonFacts(
+        relationships=tuple(
+            rules.Relationship(r.organization_id, r.kind, r.valid_from, r.valid_to) for r in rels
+        ),
+        consents=tuple(rules.ConsentGrant(c.scope, c.organization_id, c.status) for c in active),
+    )
+
+
+def consortium_partners(
+    session: Session, organization_id: str, among: Iterable[str]
+) -> frozenset[str]:
+    """Which of ``among`` share at least one consortium (医联体) with ``organization_id``."""
+    candidates = list(among)
+    if not candidates:
+        return frozenset()
+    mine = _members.alias("mine")
+    theirs = _members.alias("theirs")
+    stmt = (
+        select(theirs.c.organization_id)
+        .select_from(mine.join(theirs, mine.c.consortium_id == theirs.c.consortium_id))
+        .where(mine.c.organization_id == organization_id)
+        .where(theirs.c.organization_id.in_(candidates))
+        .distinct()
+    )
+    return frozenset(session.execute(stmt).scalars())

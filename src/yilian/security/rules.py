@@ -1,0 +1,214 @@
+"""Access and sign-in policy as pure functions over plain data.
+
+Everything here is testable without a database; ``access.py`` gathers the facts
+and ``service.py`` applies the sign-in rules.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from yilian.security.principal import Role
+
+# Care relationships (诊疗关系): each one gives the organisation direct access.
+TREATING = "treating"  # 诊疗: an encounter or admission
+CONTRACT = "contract"  # 家庭医生签约
+REFERRAL = "referral"  # 双向转诊: the receiving organisation, while the referral is open
+CONSULTATION = "consultation"  # 远程/联合会诊
+CARE_KINDS = (TREATING, CONTRACT, REFERRAL, CONSULTATION)
+# Consortium consent reaches partners of the organisations that carry the person's care.
+CONSORTIUM_ANCHOR_KINDS = frozenset({TREATING, CONTRACT})
+
+# Consent scopes (知情同意): one organisation, the 医联体 it belongs to, or the whole region.
+SCOPE_ORGANIZATION = "organization"
+SCOPE_CONSORTIUM = "consortium"
+SCOPE_REGION = "region"
+CONSENT_SCOPES = (SCOPE_ORGANIZATION, SCOPE_CONSORTIUM, SCOPE_REGION)
+CONSENT_ACTIVE = "active"
+CONSENT_WITHDRAWN = "withdrawn"
+
+PURPOSE_TREATMENT = "treatment"
+PURPOSE_PUBLIC_HEALTH = "public_health"
+# 传染病防治法: disease-control bodies have a statutory duty to collect case data.
+PUBLIC_HEALTH_ROLES = frozenset({Role.cdc})
+
+# Break-glass (紧急访问): clinicians only, with a reason worth reviewing afterwards.
+BREAK_GLASS_ROLES = frozenset({Role.doctor, Role.specialist})
+BREAK_GLASS_MIN_REASON = 10
+
+BASIS_BREAK_GLASS = "break-glass"
+BASIS_PUBLIC_HEALTH = "statutory public-health duty (传染病防治法)"
+BASIS_DENIED = "no care relationship or consent"
+BASIS_BREAK_GLASS_SHORT = (
+    f"break-glass refused: the reason must be at least {BREAK_GLASS_MIN_REASON} characters"
+)
+BASIS_BREAK_GLASS_ROLE = "break-glass refused: only doctors and specialists may break the glass"
+
+# Accounts.
+USER_ROLES = tuple(r for r in Role if r is not Role.system)
+# Roles that act for an institution and so must belong to one.
+ORGANIZATION_ROLES = frozenset({Role.doctor, Role.specialist, Role.cdc, Role.insurer})
+PASSWORD_MIN_LENGTH = 10
+PASSWORD_MAX_LENGTH = 256
+RATE_WINDOW = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Relationship:
+    organization_id: str
+    kind: str
+    valid_from: datetime
+    valid_to: datetime | None = None
+
+    def active_at(self, now: datetime) -> bool:
+        return self.valid_from <= now and (self.valid_to is None or now < self.valid_to)
+
+
+@dataclass(frozen=True)
+class ConsentGrant:
+    scope: str
+    organization_id: str | None = None
+    status: str = CONSENT_ACTIVE
+
+
+@dataclass(frozen=True)
+class AccessRequest:
+    role: Role
+    organization_id: str | None
+    purpose: str
+    break_glass_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class PersonFacts:
+    """What the platform knows about one person that bears on access."""
+
+    relationships: tuple[Relationship, ...] = ()
+    consents: tuple[ConsentGrant, ...] = ()
+    # Organisations that share a consortium with the caller's organisation.
+    consortium_partners: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class AccessDecision:
+    allowed: bool
+    basis: str
+
+    @property
+    def break_glass(self) -> bool:
+        return self.allowed and self.basis == BASIS_BREAK_GLASS
+
+
+def active_consents(consents: Iterable[ConsentGrant]) -> list[ConsentGrant]:
+    """Withdrawn consents give nothing; only the active ones count."""
+    return [c for c in consents if c.status == CONSENT_ACTIVE]
+
+
+def consortium_anchors(facts: PersonFacts, now: datetime) -> frozenset[str]:
+    """Organisations whose treating/contract relationship a consortium consent extends."""
+    return frozenset(
+        r.organization_id
+        for r in facts.relationships
+        if r.kind in CONSORTIUM_ANCHOR_KINDS and r.active_at(now)
+    )
+
+
+def needs_consortium_lookup(request: AccessRequest, facts: PersonFacts, now: datetime) -> bool:
+    """Whether the decision depends on consortium membership (so the caller must look it up)."""
+    return (
+        request.organization_id is not None
+        and any(c.scope == SCOPE_CONSORTIUM for c in active_consents(facts.consents))
+        and bool(consortium_anchors(facts, now))
+    )
+
+
+def decide(request: AccessRequest, facts: PersonFacts, now: datetime) -> AccessDecision:
+    """Decide whether the caller may touch the person's record, and on what basis."""
+    org = request.organization_id
+    if org is not None:
+        for kind in CARE_KINDS:
+            if any(
+                r.organization_id == org and r.kind == kind and r.active_at(now)
+                for r in facts.relationships
+            ):
+                return AccessDecision(True, f"care relationship: {kind}")
+        consents = active_consents(facts.consents)
+        if any(c.scope == SCOPE_ORGANIZATION and c.organization_id == org for c in consents):
+            return AccessDecision(True, "consent: organization")
+        if any(c.scope == SCOPE_CONSORTIUM for c in consents) and (
+            consortium_anchors(facts, now) & facts.consortium_partners
+        ):
+            return AccessDecision(True, "consent: consortium")
+        # The platform serves one region, so every organisation on it is in the region.
+        if any(c.scope == SCOPE_REGION for c in consents):
+            return AccessDecision(True, "consent: region")
+    if request.role in PUBLIC_HEALTH_ROLES and request.purpose == PURPOSE_PUBLIC_HEALTH:
+        return AccessDecision(True, BASIS_PUBLIC_HEALTH)
+    reason = (request.break_glass_reason or "").strip()
+    if reason:
+        if request.role not in BREAK_GLASS_ROLES:
+            return AccessDecision(False, BASIS_BREAK_GLASS_ROLE)
+        if len(reason) < BREAK_GLASS_MIN_REASON:
+            return AccessDecision(False, BASIS_BREAK_GLASS_SHORT)
+        return AccessDecision(True, BASIS_BREAK_GLASS)
+    return AccessDecision(False, BASIS_DENIED)
+
+
+# Sign-in protection.
+
+
+def is_locked(locked_until: datetime | None, now: datetime) -> bool:
+    return locked_until is not None and now < locked_until
+
+
+def register_failure(
+    failed_logins: int, *, now: datetime, max_failures: int, lockout: timedelta
+) -> tuple[int, datetime | None]:
+    """Count one more consecutive failure; at the limit, lock and start counting afresh."""
+    failed = failed_logins + 1
+    if failed >= max_failures:
+        return 0, now + lockout
+    return failed, None
+
+
+def retry_after(
+    attempts: Iterable[datetime], *, now: datetime, limit: int, window: timedelta = RATE_WINDOW
+) -> int | None:
+    """Seconds until another attempt is allowed, or None when under ``limit`` in the window."""
+    recent = sorted(t for t in attempts if now - window < t <= now)
+    if len(recent) < limit:
+        return None
+    # The window frees up when the oldest attempt that keeps it full falls out.
+    blocking = recent[len(recent) - limit]
+    return max(1, math.ceil((blocking + window - now).total_seconds()))
+
+
+def lock_message(locked_until: datetime, now: datetime) -> str:
+    minutes = max(1, math.ceil((locked_until - now).total_seconds() / 60))
+    return (
+        "this account is locked after too many failed sign-ins; "
+        f"try again in {minutes} minute(s) or ask an administrator to unlock it"
+    )
+
+
+def password_problem(password: str) -> str | None:
+    """Why a new password is unacceptable, or None."""
+    if len(password) < PASSWORD_MIN_LENGTH:
+        return f"password must be at least {PASSWORD_MIN_LENGTH} characters"
+    if len(password) > PASSWORD_MAX_LENGTH:
+        return f"password must be at most {PASSWORD_MAX_LENGTH} characters"
+    if password.strip() != password or not password.strip():
+        return "password must not start or end with spaces"
+    return None
+
+
+def organization_problem(role: Role, organization_id: str | None) -> str | None:
+    """Why a role/organisation pairing is unacceptable for an account, or None."""
+    if role is Role.system:
+        return "role system is for institution API clients; create a client instead"
+    if role in ORGANIZATION_ROLES and not organization_id:
+        return f"role {role.value} needs an organization"
+    return None
