@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from yilian.config import Settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; commit when the handler returns, roll back if it raises."""
+def _finish(session: Session, ok: bool) -> None:
+    try:
+        if ok:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request; commit when the handler returns, roll back if it raises.
+
+    Async so that opening the session (which touches no connection yet) costs no thread
+    hop; the commit or rollback, which does I/O, runs in the thread pool.
+    """
     session: Session = request.app.state.sessionmaker()
     try:
         yield session
-        session.commit()
     except BaseException:
-        session.rollback()
+        await run_in_threadpool(_finish, session, False)
         raise
-    finally:
-        session.close()
+    await run_in_threadpool(_finish, session, True)
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -34,15 +47,19 @@ AppSettings = Annotated[Settings, Depends(get_app_settings)]
 
 
 class Page:
-    """``limit``/``offset`` query parameters, bounded by configuration."""
+    """``limit``/``offset`` of a list request."""
 
-    def __init__(
-        self,
-        limit: Annotated[int, Query(ge=1, le=500, description="page size")] = 50,
-        offset: Annotated[int, Query(ge=0, le=10_000_000, description="rows to skip")] = 0,
-    ) -> None:
+    def __init__(self, limit: int = 50, offset: int = 0) -> None:
         self.limit = limit
         self.offset = offset
 
 
-Paging = Annotated[Page, Depends(Page)]
+async def paging(
+    limit: Annotated[int, Query(ge=1, le=500, description="page size")] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="rows to skip")] = 0,
+) -> Page:
+    # async on purpose: FastAPI runs sync dependencies in a thread hop each, and this does no I/O.
+    return Page(limit, offset)
+
+
+Paging = Annotated[Page, Depends(paging)]

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Table, column, func, or_, select, table
+from sqlalchemy import Row, Select, Table, column, func, or_, select, table
 from sqlalchemy.orm import Session
 
 from yilian.db import Base
@@ -22,6 +22,19 @@ def user_by_username(session: Session, username: str, *, lock: bool = False) -> 
     if lock:
         stmt = stmt.with_for_update()
     return session.execute(stmt).scalar_one_or_none()
+
+
+def user_state(session: Session, user_id: str) -> Row[bool, str, str | None] | None:
+    """The columns a token's freshness depends on: active, role, organisation."""
+    stmt = select(User.is_active, User.role, User.organization_id).where(User.id == user_id)
+    return session.execute(stmt).first()
+
+
+def client_state(session: Session, client_id: str) -> Row[bool, str | None] | None:
+    stmt = select(ApiClient.active, ApiClient.organization_id).where(
+        ApiClient.client_id == client_id
+    )
+    return session.execute(stmt).first()
 
 
 def client_by_client_id(
