@@ -59,6 +59,68 @@ def serve(
     )
 
 
+@app.command()
+def demo(
+    residents: int = typer.Option(20_000, "--residents", "-n", help="synthetic residents"),
+    days: int = typer.Option(365, "--days", help="days of history"),
+    seed: int = typer.Option(20_240_101, "--seed", help="same seed, same region"),
+    serve_after: bool = typer.Option(True, "--serve/--no-serve", help="serve when seeded"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="port"),
+) -> None:
+    """Seed the embedded database with a synthetic district (first run only) and serve it."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from yilian import demo as demo_flow
+    from yilian.db import make_engine, make_sessionmaker, session_scope
+    from yilian.migrate import upgrade
+
+    settings = get_settings()
+    console = Console(stderr=True)
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:
+        fail(f"migration failed: {str(exc).splitlines()[0]}")
+    engine = make_engine(settings.database_url)
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn())
+    try:
+        with (
+            Progress(*columns, console=console) as bar,
+            session_scope(make_sessionmaker(engine)) as session,
+        ):
+            task = bar.add_task("生成合成人口 residents", total=residents)
+
+            def progress(phase: str, done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total, description=phase)
+
+            result = demo_flow.seed(
+                session,
+                settings.var_dir / "demo",
+                residents=residents,
+                days=days,
+                seed_value=seed,
+                progress=progress,
+            )
+    except Exception as exc:
+        fail(f"demo seeding failed: {str(exc).splitlines()[0]}")
+    finally:
+        engine.dispose()
+    if result.generated:
+        console.print(
+            f"seeded {result.organizations} organisations; {result.bundles} FHIR bundles "
+            f"({result.resources} resources) in {result.bundle_dir}"
+        )
+        console.print(
+            f"demo accounts {', '.join(result.accounts)} — password {demo_flow.DEMO_PASSWORD}"
+        )
+    else:
+        console.print(f"database already seeded ({result.organizations} organisations)")
+    if serve_after:
+        console.print(f"serving on http://{host}:{port}  (API docs: /docs)")
+        serve(host=host, port=port, workers=1)
+
+
 def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
