@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -98,10 +97,7 @@ class _BodyTooLarge(StarletteHTTPException):
 
 def _include_routers(app: FastAPI) -> None:
     for name in ROUTER_MODULES:
-        if importlib.util.find_spec(name) is None:
-            continue
-        module = importlib.import_module(name)
-        app.include_router(module.router)
+        app.include_router(importlib.import_module(name).router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 import typer
 
@@ -129,8 +128,6 @@ def _safe_url(url: str) -> str:
 
 def _add_domain_commands() -> None:
     for module_name, attr in COMMAND_MODULES.items():
-        if importlib.util.find_spec(module_name) is None:
-            continue
         module = importlib.import_module(module_name)
         sub = getattr(module, attr)
         if isinstance(sub, typer.Typer):
