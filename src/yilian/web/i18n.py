@@ -62,6 +62,25 @@ MESSAGES: dict[str, dict[str, str]] = {
     "no": {"zh-CN": "否", "en": "No"},
     "prev": {"zh-CN": "上一页", "en": "Previous"},
     "next": {"zh-CN": "下一页", "en": "Next"},
+    "forbidden": {"zh-CN": "您的角色无权访问此页面", "en": "Your role may not open this page"},
+    "audit.title": {"zh-CN": "审计日志", "en": "Audit log"},
+    "audit.intact": {
+        "zh-CN": "审计链完整：已校验 {n} 条记录",
+        "en": "Audit chain intact: {n} entries checked",
+    },
+    "audit.broken": {
+        "zh-CN": "审计链在第 {seq} 条记录处被破坏：{reason}",
+        "en": "Audit chain broken at entry #{seq}: {reason}",
+    },
+    "audit.seq": {"zh-CN": "序号", "en": "#"},
+    "audit.at": {"zh-CN": "时间 (UTC)", "en": "Time (UTC)"},
+    "audit.actor": {"zh-CN": "操作者", "en": "Actor"},
+    "audit.role": {"zh-CN": "角色", "en": "Role"},
+    "audit.action": {"zh-CN": "操作", "en": "Action"},
+    "audit.resource": {"zh-CN": "对象", "en": "Resource"},
+    "audit.person": {"zh-CN": "涉及居民", "en": "Person"},
+    "audit.outcome": {"zh-CN": "结果", "en": "Outcome"},
+    "audit.total": {"zh-CN": "共 {n} 条", "en": "{n} entries"},
     "error.title": {"zh-CN": "出错了", "en": "Something went wrong"},
 }
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
+from yilian.audit import service as audit
 from yilian.deps import AppSettings, DbSession
 from yilian.kit.errors import TooManyRequests, Unauthorized, YilianError
 from yilian.registry import service as registry
@@ -26,7 +27,7 @@ from yilian.registry.schemas import OrganizationFilter, RegionNode
 from yilian.security import service as security
 from yilian.security import tokens
 from yilian.security.dependencies import COOKIE_NAME
-from yilian.security.principal import Principal
+from yilian.security.principal import Principal, Role
 from yilian.web.i18n import LANG_COOKIE, LANGUAGES, translate
 from yilian.web.templating import language, render
 
@@ -240,4 +241,32 @@ def organizations_table(
         "_org_table.html",
         principal,
         **_org_page(session, region_id=region_id, type_=type_, q=q, offset=offset),
+    )
+
+
+@router.get("/ui/audit", response_class=HTMLResponse, response_model=None)
+def audit_log(
+    request: Request,
+    session: DbSession,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Response:
+    principal = _signed_in(request, session)
+    if principal is None:
+        return _to_login(request)
+    if principal.role != Role.admin:
+        lang = language(request)
+        return render(
+            request, "error.html", principal, status_code=403, message=translate(lang, "forbidden")
+        )
+    entries, total = audit.search(session, limit=PAGE_SIZE, offset=offset)
+    check = audit.verify(session)
+    return render(
+        request,
+        "audit.html",
+        principal,
+        entries=entries,
+        total=total,
+        offset=offset,
+        limit=PAGE_SIZE,
+        check=check,
     )
