@@ -54,7 +54,8 @@ def _pg_available() -> bool:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _pg_state["checked"] == "no":
+    # Under xdist this runs in the controller, which ran no fixture: ask the server here.
+    if not _pg_available():
         terminalreporter.write_line(
             f"PostgreSQL tests were skipped: no server answered at {PG_URL} ({_pg_state['error']})",
             yellow=True,
