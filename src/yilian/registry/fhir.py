@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from yilian.kit.fhir import NAMESPACE
 from yilian.registry.models import Organization, Practitioner, PractitionerRole, Region
 from yilian.registry.rules import (
     ORGANIZATION_TYPE_LABELS,
@@ -22,7 +23,7 @@ from yilian.registry.rules import (
     is_uscc,
 )
 
-BASE = "https://yilian.example/fhir"
+BASE = NAMESPACE
 SID_ORG_CODE = f"{BASE}/sid/org-code"  # the platform's local institution code
 SID_USCC = f"{BASE}/sid/uscc"  # 统一社会信用代码 (GB 32100)
 SID_REGION_CODE = f"{BASE}/sid/admin-division"  # 行政区划代码 (GB/T 2260)
@@ -235,35 +236,3 @@ def region_location(region: Region, parent: Region | None = None) -> dict[str, A
     if region.parent_id:
         resource["partOf"] = _ref("Location", region.parent_id, parent.name if parent else None)
     return resource
-
-
-def searchset(
-    resources: Sequence[dict[str, Any]],
-    *,
-    total: int,
-    base: str,
-    self_url: str,
-    next_url: str | None,
-    previous_url: str | None,
-) -> dict[str, Any]:
-    """A searchset Bundle; ``base`` is the absolute ``.../fhir`` the fullUrls start with."""
-    links = [{"relation": "self", "url": self_url}]
-    if next_url:
-        links.append({"relation": "next", "url": next_url})
-    if previous_url:
-        links.append({"relation": "previous", "url": previous_url})
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "timestamp": datetime.now(UTC).isoformat(),
-        "total": total,
-        "link": links,
-        "entry": [
-            {
-                "fullUrl": f"{base}/{r['resourceType']}/{r['id']}",
-                "resource": r,
-                "search": {"mode": "match"},
-            }
-            for r in resources
-        ],
-    }

@@ -8,20 +8,16 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse
 
 from yilian.deps import DbSession
 from yilian.kit.errors import NotFound, Unauthorized, Unprocessable, error_responses
+from yilian.kit.fhir import FhirResponse, searchset
 from yilian.registry import fhir, service
 from yilian.registry.rules import OrganizationType, PractitionerRoleCode, RegionLevel
 from yilian.registry.schemas import OrganizationFilter, PractitionerFilter, PractitionerRoleFilter
 from yilian.security.dependencies import CurrentPrincipal
 
 router = APIRouter(tags=["fhir", "registry"])
-
-
-class FhirResponse(JSONResponse):
-    media_type = "application/fhir+json"
 
 
 _FHIR_JSON = {"content": {"application/fhir+json": {"schema": {"type": "object"}}}}
@@ -40,40 +36,8 @@ def _bool(value: str | None) -> bool | None:
     return None if value is None else value == "true"
 
 
-def _bundle(
-    request: Request,
-    resources: list[dict[str, Any]],
-    *,
-    total: int,
-    count: int,
-    offset: int,
-) -> FhirResponse:
-    url = request.url
-    next_url = (
-        str(url.include_query_params(_offset=offset + count, _count=count))
-        if count and offset + count < total
-        else None
-    )
-    previous_url = (
-        str(url.include_query_params(_offset=max(offset - count, 0), _count=count))
-        if count and offset > 0
-        else None
-    )
-    base = str(request.base_url).rstrip("/") + "/fhir"
-    return FhirResponse(
-        fhir.searchset(
-            resources,
-            total=total,
-            base=base,
-            self_url=str(url),
-            next_url=next_url,
-            previous_url=previous_url,
-        )
-    )
-
-
 def _empty(request: Request, count: int, offset: int) -> FhirResponse:
-    return _bundle(request, [], total=0, count=count, offset=offset)
+    return searchset(request, [], total=0, count=count, offset=offset)
 
 
 def _parsed(parse: Callable[[], Any]) -> Any:
@@ -137,7 +101,7 @@ def search_organization(
     )
     regions = service.regions_with_ancestors(session, {o.region_id for o in listing.items})
     resources = [fhir.organization(o, regions) for o in listing.items]
-    return _bundle(request, resources, total=listing.total, count=count, offset=offset)
+    return searchset(request, resources, total=listing.total, count=count, offset=offset)
 
 
 # --- Practitioner ----------------------------------------------------------
@@ -177,7 +141,7 @@ def search_practitioner(
     filters = PractitionerFilter(name=name, license_no=license_no or None, active=_bool(active))
     listing = service.list_practitioners(session, filters=filters, limit=count, offset=offset)
     resources = [fhir.practitioner(p) for p in listing.items]
-    return _bundle(request, resources, total=listing.total, count=count, offset=offset)
+    return searchset(request, resources, total=listing.total, count=count, offset=offset)
 
 
 # --- PractitionerRole ------------------------------------------------------
@@ -233,7 +197,7 @@ def search_practitioner_role(
     )
     listing = service.list_practitioner_roles(session, filters=filters, limit=count, offset=offset)
     resources = [fhir.practitioner_role(r) for r in listing.items]
-    return _bundle(request, resources, total=listing.total, count=count, offset=offset)
+    return searchset(request, resources, total=listing.total, count=count, offset=offset)
 
 
 # --- Location (regions) ----------------------------------------------------
@@ -285,4 +249,4 @@ def search_location(
         fhir.region_location(r, parents.get(r.parent_id) if r.parent_id else None)
         for r in listing.items
     ]
-    return _bundle(request, resources, total=listing.total, count=count, offset=offset)
+    return searchset(request, resources, total=listing.total, count=count, offset=offset)

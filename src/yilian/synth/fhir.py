@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from yilian.kit.fhir import NAMESPACE
+from yilian.registry.fhir import SID_LICENSE, SID_ORG_CODE
 from yilian.synth import catalogue as cat
 
-NS = "https://yilian.dev/fhir"
+NS = NAMESPACE
 
 # Identifier systems. Person identifiers are national; record numbers are per institution.
 SID_ID_CARD = f"{NS}/sid/resident-id-card"  # 居民身份证号 (GB 11643)
 SID_INSURANCE_CARD = f"{NS}/sid/social-security-card"  # 社会保障卡号 / 医保卡号
 SID_HEALTH_CARD = f"{NS}/sid/health-card"  # 电子健康卡 ID
-SID_ORG = f"{NS}/sid/organization"  # yilian registry organisation code
-SID_PRACTITIONER = f"{NS}/sid/practitioner"  # registry licence number
+SID_ORG = SID_ORG_CODE  # the registry's own system, so references resolve there
+SID_PRACTITIONER = SID_LICENSE  # 执业证书编码, as the registry publishes it
 
 
 def sid(kind: str, org: str) -> str:
