@@ -70,7 +70,7 @@ fhir_examples() {
     mkdir -p "$dir"
     (cd "$dir" && npm install --silent --no-audit --no-fund --no-save hl7.fhir.r4.examples@4.0.1 >/dev/null)
   fi
-  export YILIAN_FHIR_EXAMPLES="$dir/node_modules/hl7.fhir.r4.examples/package"
+  export YILIAN_FHIR_EXAMPLES="$dir/node_modules/hl7.fhir.r4.examples"
 }
 
 case "${1:-}" in

@@ -26,6 +26,7 @@ ROUTER_MODULES = [
     "yilian.audit.endpoints",
     "yilian.registry.endpoints",
     "yilian.registry.fhir_endpoints",
+    "yilian.records.endpoints",
     "yilian.web.pages",
 ]
 

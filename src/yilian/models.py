@@ -11,6 +11,8 @@ MODEL_MODULES = [
     "yilian.security.models",
     "yilian.audit.models",
     "yilian.registry.models",
+    "yilian.patients.models",
+    "yilian.records.models",
 ]
 
 

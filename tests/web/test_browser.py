@@ -84,6 +84,8 @@ def seeded(session: Session) -> None:
 def test_sign_in_and_browse_organisations(live_server: str, seeded: None, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
+    # The suite runs two workers on two cores; 5 s is too tight for a page under that load.
+    expect.set_options(timeout=15_000)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
         page = browser.new_page(locale="zh-CN", viewport={"width": 1400, "height": 1000})

@@ -1,0 +1,1 @@
+"""Master patient index (主索引): who is who across the region's institutions."""

@@ -1,0 +1,265 @@
+"""Every query of the FHIR store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from yilian.records.models import FhirResource, FhirToken
+
+_R: Table = FhirResource.__table__  # type: ignore[assignment]
+_T: Table = FhirToken.__table__  # type: ignore[assignment]
+# IN lists are chunked so that a large bundle stays under every driver's parameter limit.
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Current:
+    """What ingestion needs to know of a stored resource."""
+
+    resource_type: str
+    id: str
+    version_id: int
+    source_org_id: str | None
+    person_id: str | None
+    identifier_key: str | None
+
+
+_CURRENT_COLUMNS = (
+    FhirResource.resource_type,
+    FhirResource.id,
+    FhirResource.version_id,
+    FhirResource.source_org_id,
+    FhirResource.person_id,
+    FhirResource.identifier_key,
+)
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), CHUNK):
+        yield items[i : i + CHUNK]
+
+
+def take_write_lock(session: Session) -> None:
+    """Start the write transaction now: on SQLite this takes the database write lock.
+
+    So every read that follows sees the latest commit and no concurrent writer
+    can slip in between a lookup and the insert it decides. On PostgreSQL an
+    UPDATE of no row locks nothing; the unique indexes and a retry do the work.
+    """
+    session.execute(update(FhirResource).where(false()).values(version_id=FhirResource.version_id))
+
+
+def current_by_ids(
+    session: Session, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Current]:
+    wanted = sorted(set(keys))
+    found: dict[tuple[str, str], Current] = {}
+    for part in _chunks(wanted):
+        stmt = select(*_CURRENT_COLUMNS).where(
+            tuple_(FhirResource.resource_type, FhirResource.id).in_(part)
+        )
+        for row in session.execute(stmt):
+            found[(row.resource_type, row.id)] = Current(*row)
+    return found
+
+
+def current_by_business_ids(
+    session: Session, source_org_id: str | None, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Current]:
+    """(type, identifier key) → the resource from this source holding it."""
+    wanted = sorted(set(keys))
+    found: dict[tuple[str, str], Current] = {}
+    source = func.coalesce(FhirResource.source_org_id, "")
+    for part in _chunks(wanted):
+        stmt = select(*_CURRENT_COLUMNS).where(
+            source == (source_org_id or ""),
+            tuple_(FhirResource.resource_type, FhirResource.identifier_key).in_(part),
+        )
+        for row in session.execute(stmt):
+            found[(row.resource_type, row.identifier_key)] = Current(*row)
+    return found
+
+
+def persons_of_patients(session: Session, patient_ids: Iterable[str]) -> dict[str, str | None]:
+    """Patient resource id → person id, for the Patients that exist."""
+    wanted = sorted(set(patient_ids))
+    found: dict[str, str | None] = {}
+    for part in _chunks(wanted):
+        stmt = select(FhirResource.id, FhirResource.person_id).where(
+            FhirResource.resource_type == "Patient", FhirResource.id.in_(part)
+        )
+        found.update({rid: pid for rid, pid in session.execute(stmt)})
+    return found
+
+
+def by_keys(session: Session, keys: Iterable[tuple[str, str]]) -> list[FhirResource]:
+    wanted = sorted(set(keys))
+    found: list[FhirResource] = []
+    for part in _chunks(wanted):
+        stmt = select(FhirResource).where(
+            tuple_(FhirResource.resource_type, FhirResource.id).in_(part)
+        )
+        found.extend(session.execute(stmt).scalars())
+    return found
+
+
+def patients_of_persons(
+    session: Session, person_ids: Iterable[str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """(person id, Patient resource) of every stored Patient of these persons."""
+    wanted = sorted(set(person_ids))
+    found: list[tuple[str, dict[str, Any]]] = []
+    for part in _chunks(wanted):
+        stmt = select(FhirResource.person_id, FhirResource.resource).where(
+            FhirResource.resource_type == "Patient", FhirResource.person_id.in_(part)
+        )
+        found.extend((pid, body) for pid, body in session.execute(stmt) if pid is not None)
+    return found
+
+
+def get(session: Session, resource_type: str, resource_id: str) -> FhirResource | None:
+    return session.get(FhirResource, (resource_type, resource_id))
+
+
+def _insert_many(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(table), rows)
+
+
+def insert_resources(session: Session, rows: list[dict[str, Any]]) -> None:
+    _insert_many(session, _R, rows)
+
+
+def update_resources(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Update rows whose ``version_id`` is still ``b_expected``; the number updated."""
+    if not rows:
+        return 0
+    stmt = (
+        update(_R)
+        .where(
+            _R.c.resource_type == bindparam("b_type"),
+            _R.c.id == bindparam("b_id"),
+            _R.c.version_id == bindparam("b_expected"),
+        )
+        .values(
+            version_id=bindparam("version_id"),
+            last_updated=bindparam("last_updated"),
+            person_id=bindparam("person_id"),
+            patient_id=bindparam("patient_id"),
+            identifier_key=bindparam("identifier_key"),
+            effective=bindparam("effective"),
+            resource=bindparam("resource"),
+        )
+    )
+    updated = 0
+    for row in rows:  # one statement each: the count must be per row to catch a lost update
+        updated += session.connection().execute(stmt, row).rowcount
+    return updated
+
+
+def replace_tokens(
+    session: Session, replaced: list[tuple[str, str]], rows: list[dict[str, Any]]
+) -> None:
+    for part in _chunks(replaced):
+        session.execute(delete(_T).where(tuple_(_T.c.resource_type, _T.c.resource_id).in_(part)))
+    _insert_many(session, _T, rows)
+
+
+def token_matches(
+    session: Session, resource_type: str, param: str, pairs: Iterable[tuple[str | None, str]]
+) -> list[tuple[str, str, str]]:
+    """(resource id, system, code) of tokens matching any (system or None, code)."""
+    codes = sorted({code for _s, code in pairs})
+    if not codes:
+        return []
+    stmt = select(_T.c.resource_id, _T.c.system, _T.c.code).where(
+        _T.c.resource_type == resource_type, _T.c.param == param, _T.c.code.in_(codes)
+    )
+    return [(r, s, c) for r, s, c in session.execute(stmt)]
+
+
+# --- search -------------------------------------------------------------------
+
+
+def token_condition(
+    resource_type: str, param: str, alternatives: list[tuple[str | None, str]], *, prefix: bool
+) -> ColumnElement[bool]:
+    """The resource has a token of ``param`` matching one of the (system, code) alternatives."""
+    ors = []
+    for system, code in alternatives:
+        match = _T.c.code.startswith(code, autoescape=True) if prefix else _T.c.code == code
+        if system is not None:
+            match = and_(match, _T.c.system == system)
+        ors.append(match)
+    sub = select(_T.c.resource_id).where(
+        _T.c.resource_type == resource_type, _T.c.param == param, or_(*ors)
+    )
+    return FhirResource.id.in_(sub)
+
+
+def search(
+    session: Session,
+    resource_type: str,
+    conditions: list[ColumnElement[bool]],
+    *,
+    limit: int,
+    offset: int,
+) -> tuple[list[FhirResource], int]:
+    stmt: Select[Any] = select(FhirResource).where(
+        FhirResource.resource_type == resource_type, *conditions
+    )
+    total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    if limit == 0:
+        return [], total
+    page = (
+        stmt.order_by(FhirResource.effective.desc().nulls_last(), FhirResource.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(session.execute(page).scalars()), total
+
+
+def by_references(session: Session, resource_type: str, ids: Iterable[str]) -> list[FhirResource]:
+    wanted = sorted(set(ids))
+    found: list[FhirResource] = []
+    for part in _chunks(wanted):
+        stmt = select(FhirResource).where(
+            FhirResource.resource_type == resource_type, FhirResource.id.in_(part)
+        )
+        found.extend(session.execute(stmt).scalars())
+    return found
+
+
+def of_person(
+    session: Session, person_id: str, patient_ids: Sequence[str], *, since: datetime | None = None
+) -> list[FhirResource]:
+    """Every resource about a person: linked by person id, or naming one of its Patients."""
+    cond = or_(
+        FhirResource.person_id == person_id,
+        and_(FhirResource.resource_type == "Patient", FhirResource.id.in_(patient_ids)),
+    )
+    stmt = select(FhirResource).where(cond)
+    if since is not None:
+        stmt = stmt.where(FhirResource.last_updated >= since)
+    stmt = stmt.order_by(FhirResource.resource_type, FhirResource.effective, FhirResource.id)
+    return list(session.execute(stmt).scalars())
