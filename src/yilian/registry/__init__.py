@@ -1,0 +1,1 @@
+"""Registry: regions, organisations, consortia, practitioners (机构与人员注册)."""
