@@ -89,8 +89,12 @@ def hey_binary() -> str:
     return found
 
 
-def run_hey(url: str, token: str, rate: int, requests: int, seconds: int) -> dict[str, float]:
-    workers = max(1, min(50, rate // 10))
+def run_hey(
+    url: str, token: str, rate: int, clients: int, requests: int, seconds: int
+) -> dict[str, float]:
+    # hey paces each client separately and they tick together: ``clients`` requests arrive
+    # at once every clients/rate seconds, so more clients means burstier load.
+    workers = clients
     cmd = [
         hey_binary(),
         "-n",
@@ -130,6 +134,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=6000, help="requests per rate (bound)")
     ap.add_argument("--seconds", type=int, default=30, help="seconds per rate (bound)")
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ap.add_argument("--clients", default="4", help="comma-separated concurrent clients")
     ap.add_argument("--limit", type=int, default=50, help="page size of the list")
     args = ap.parse_args()
 
@@ -173,16 +178,18 @@ def main() -> None:
         backend = "PostgreSQL" if schema else "SQLite"
         print(f"machine: {machine()}")
         print(
-            "| backend | workers | offered req/s | achieved req/s | 200s | errors "
+            "| backend | workers | clients | offered req/s | achieved req/s | 200s | errors "
             "| p50 ms | p95 ms | p99 ms |"
         )
-        print("|---|---|---|---|---|---|---|---|---|")
-        for rate in (int(r) for r in args.rates.split(",")):
-            f = run_hey(target, token, rate, args.requests, args.seconds)
-            print(
-                f"| {backend} | {args.workers} | {rate} | {f['rps']:.0f} | {f['ok']:.0f} | "
-                f"{f['errors']:.0f} | {f['p50']:.1f} | {f['p95']:.1f} | {f['p99']:.1f} |"
-            )
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for clients in (int(c) for c in args.clients.split(",")):
+            for rate in (int(r) for r in args.rates.split(",")):
+                f = run_hey(target, token, rate, clients, args.requests, args.seconds)
+                print(
+                    f"| {backend} | {args.workers} | {clients} | {rate} | {f['rps']:.0f} | "
+                    f"{f['ok']:.0f} | {f['errors']:.0f} | {f['p50']:.1f} | {f['p95']:.1f} | "
+                    f"{f['p99']:.1f} |"
+                )
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -61,7 +61,7 @@ def serve(
 @app.command()
 def demo(
     residents: int = typer.Option(20_000, "--residents", "-n", help="synthetic residents"),
-    days: int = typer.Option(365, "--days", help="days of history"),
+    days: int = typer.Option(30, "--days", help="days of history"),
     seed: int = typer.Option(20_240_101, "--seed", help="same seed, same region"),
     serve_after: bool = typer.Option(True, "--serve/--no-serve", help="serve when seeded"),
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
@@ -72,7 +72,7 @@ def demo(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from yilian import demo as demo_flow
-    from yilian.db import make_engine, make_sessionmaker, session_scope
+    from yilian.db import make_engine, make_sessionmaker
     from yilian.migrate import upgrade
 
     settings = get_settings()
@@ -84,17 +84,14 @@ def demo(
     engine = make_engine(settings.database_url)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn())
     try:
-        with (
-            Progress(*columns, console=console) as bar,
-            session_scope(make_sessionmaker(engine)) as session,
-        ):
+        with Progress(*columns, console=console) as bar:
             task = bar.add_task("生成合成人口 residents", total=residents)
 
             def progress(phase: str, done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total, description=phase)
 
             result = demo_flow.seed(
-                session,
+                make_sessionmaker(engine),
                 settings.var_dir / "demo",
                 residents=residents,
                 days=days,
@@ -107,9 +104,12 @@ def demo(
         engine.dispose()
     if result.generated:
         console.print(
-            f"seeded {result.organizations} organisations; {result.bundles} FHIR bundles "
-            f"({result.resources} resources) in {result.bundle_dir}"
+            f"seeded {result.organizations} organisations; ingested {result.ingested} of "
+            f"{result.resources} resources from {result.bundles} FHIR bundles "
+            f"({result.bundle_dir})"
         )
+        for reason, count in sorted(result.refused.items()):
+            console.print(f"  {count} bundles refused: {reason}")
         console.print(
             f"demo accounts {', '.join(result.accounts)} — password {demo_flow.DEMO_PASSWORD}"
         )

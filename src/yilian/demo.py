@@ -1,28 +1,35 @@
 """The demo: a synthetic district generated, loaded and served — the README's first command.
 
 A flow across domains (dispatch's ``flows.py`` habit): synth generates the region,
-the registry loads its institutions, security gets one account per role, and the
-generated bundles wait in ``var/demo`` for the FHIR exchange to ingest them.
+the registry loads its institutions, security gets one account per role, and every
+generated bundle goes through the FHIR exchange (``records.ingest_bundle``) as the
+institution's own system would send it, one transaction per bundle.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from yilian.db import session_scope
+from yilian.kit.errors import YilianError
+from yilian.records import service as records
 from yilian.registry import service as registry
 from yilian.registry.models import Organization
 from yilian.security import repository as security_repo
 from yilian.security import service as security
-from yilian.security.principal import Role
-from yilian.synth.demo import DEMO_DAYS, DEMO_RESIDENTS, DEMO_SEED, generate_demo
+from yilian.security.principal import Principal, Role
+from yilian.synth.demo import DEMO_RESIDENTS, DEMO_SEED, generate_demo, iter_demo_bundles
 from yilian.synth.generate import Progress
 from yilian.synth.load import read_registry
 
 DEMO_PASSWORD = "yilian-demo"
+# A month of history: enough for trends and worklists, ingested in about three minutes.
+DEMO_DAYS = 30
 
 # username, role, organisation code (None: platform-wide), display name
 DEMO_ACCOUNTS: list[tuple[str, Role, str | None, str]] = [
@@ -41,16 +48,74 @@ class DemoResult:
     organizations: int
     resources: int = 0
     bundles: int = 0
+    ingested: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
     accounts: list[str] = field(default_factory=list)
     bundle_dir: Path | None = None
 
 
-def is_seeded(session: Session) -> bool:
-    return (session.scalar(select(func.count()).select_from(Organization)) or 0) > 0
+def _organization_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Organization)) or 0
+
+
+def _accounts(session: Session, organization_ids: dict[str, str]) -> list[str]:
+    created = []
+    for username, role, org_code, display in DEMO_ACCOUNTS:
+        if security_repo.user_by_username(session, username) is not None:
+            continue
+        security.create_user(
+            session,
+            None,
+            username=username,
+            password=DEMO_PASSWORD,
+            role=role,
+            organization_id=organization_ids[org_code] if org_code else None,
+            display_name=display,
+        )
+        created.append(username)
+    return created
+
+
+def _institution_system(code: str, organization_id: str) -> Principal:
+    """The principal an institution's HIS uses when it pushes its bundles."""
+    return Principal(
+        subject=f"demo-his-{code}",
+        name=f"{code} HIS",
+        role=Role.system,
+        organization_id=organization_id,
+        kind="client",
+    )
+
+
+def ingest(
+    factory: sessionmaker[Session],
+    out_dir: Path,
+    organization_ids: dict[str, str],
+    total: int,
+    result: DemoResult,
+    progress: Progress | None = None,
+) -> None:
+    """Send every generated bundle through the FHIR exchange; count what it refused and why."""
+    for done, (path, data) in enumerate(iter_demo_bundles(out_dir), start=1):
+        code = path.name.split(".")[0]
+        org_id = organization_ids.get(code)
+        if org_id is None:
+            result.refused["unknown institution"] = result.refused.get("unknown institution", 0) + 1
+            continue
+        bundle = json.loads(data)
+        try:
+            with session_scope(factory) as session:
+                records.ingest_bundle(session, _institution_system(code, org_id), bundle)
+        except YilianError as exc:
+            result.refused[exc.message[:80]] = result.refused.get(exc.message[:80], 0) + 1
+        else:
+            result.ingested += len(bundle.get("entry") or [])
+        if progress:
+            progress("导入 FHIR bundles", done, total)
 
 
 def seed(
-    session: Session,
+    factory: sessionmaker[Session],
     out_dir: Path,
     *,
     residents: int = DEMO_RESIDENTS,
@@ -58,34 +123,23 @@ def seed(
     seed_value: int = DEMO_SEED,
     progress: Progress | None = None,
 ) -> DemoResult:
-    """Generate the demo region into ``out_dir`` and load it; a seeded database is left as it is."""
-    if is_seeded(session):
-        count = session.scalar(select(func.count()).select_from(Organization)) or 0
-        return DemoResult(generated=False, organizations=count)
-    result = generate_demo(
+    """Generate the demo region, load it and ingest it; a seeded database is left as it is."""
+    with session_scope(factory) as session:
+        if count := _organization_count(session):
+            return DemoResult(generated=False, organizations=count)
+    generated = generate_demo(
         out_dir, residents=residents, days=days, seed=seed_value, progress=progress
     )
-    loaded = registry.load_registry(session, **read_registry(out_dir))
-    accounts = []
-    for username, role, org_code, display in DEMO_ACCOUNTS:
-        if security_repo.user_by_username(session, username) is not None:
-            continue
-        org_id = loaded.organization_ids[org_code] if org_code else None
-        security.create_user(
-            session,
-            None,
-            username=username,
-            password=DEMO_PASSWORD,
-            role=role,
-            organization_id=org_id,
-            display_name=display,
-        )
-        accounts.append(username)
-    return DemoResult(
+    with session_scope(factory) as session:
+        loaded = registry.load_registry(session, **read_registry(out_dir))
+        accounts = _accounts(session, loaded.organization_ids)
+    result = DemoResult(
         generated=True,
-        resources=result.resources,
-        bundles=result.bundles,
         organizations=len(loaded.organization_ids),
+        resources=generated.resources,
+        bundles=generated.bundles,
         accounts=accounts,
         bundle_dir=out_dir,
     )
+    ingest(factory, out_dir, loaded.organization_ids, generated.bundles, result, progress)
+    return result

@@ -12,6 +12,8 @@ from yilian.cli import app
 from yilian.config import get_settings
 from yilian.db import make_engine, make_sessionmaker
 from yilian.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+from yilian.patients.models import Person
+from yilian.records.models import FhirResource
 from yilian.registry.models import Consortium, Organization
 from yilian.security import service as security
 
@@ -30,6 +32,8 @@ def test_demo_seeds_once_and_accounts_sign_in(
         assert first.exit_code == 0, first.output
         assert "seeded" in first.output
         assert any((tmp_path / "demo").rglob("*.json")), "bundles were written"
+        ingested = int(first.output.split("ingested ")[1].split(" ")[0])
+        assert ingested > 1000, first.output  # through the FHIR exchange, not around it
 
         again = runner.invoke(app, args)
         assert again.exit_code == 0, again.output
@@ -41,6 +45,11 @@ def test_demo_seeds_once_and_accounts_sign_in(
             consortia = session.scalar(select(func.count()).select_from(Consortium))
             assert orgs and orgs > 60  # 长宁 + the demonstration zone
             assert consortia and consortia >= 3
+            stored = session.scalar(select(func.count()).select_from(FhirResource))
+            # A Patient re-sent by the same institution updates in place: fewer rows than entries.
+            assert stored is not None and 0.9 * ingested < stored <= ingested
+            people = session.scalar(select(func.count()).select_from(Person))
+            assert people and 200 <= people <= 300  # 300 residents, not all of them seen
             for username, role, _org, _name in DEMO_ACCOUNTS:
                 principal = security.sign_in_user(
                     session,
