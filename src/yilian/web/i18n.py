@@ -85,13 +85,13 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
-def pick_language(cookie: str | None, accept: str | None) -> str:
-    """The cookie wins; then Accept-Language; Chinese by default."""
-    if cookie in LANGUAGES:
-        return cookie
-    if accept and accept.lower().startswith("en"):
-        return "en"
-    return "zh-CN"
+def pick_language(cookie: str | None) -> str:
+    """Chinese unless the user chose English with the toggle.
+
+    Accept-Language is not consulted: staff machines often run an English browser,
+    and the users asked for a Chinese-first interface.
+    """
+    return cookie if cookie in LANGUAGES else "zh-CN"
 
 
 def translate(lang: str, key: str, **params: object) -> str:

@@ -27,7 +27,7 @@ ROLE_LABELS_EN = {
 
 
 def language(request: Request) -> str:
-    return pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+    return pick_language(request.cookies.get(LANG_COOKIE))
 
 
 def render(
