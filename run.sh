@@ -68,6 +68,8 @@ fhir_examples() {
   if [ ! -d "$dir/node_modules/hl7.fhir.r4.examples" ]; then
     say "fetching hl7.fhir.r4.examples 4.0.1 from the npm registry"
     mkdir -p "$dir"
+    # Its own package.json, or npm climbs to the repository's and installs there instead.
+    [ -f "$dir/package.json" ] || echo '{"private": true}' > "$dir/package.json"
     (cd "$dir" && npm install --silent --no-audit --no-fund --no-save hl7.fhir.r4.examples@4.0.1 >/dev/null)
   fi
   export YILIAN_FHIR_EXAMPLES="$dir/node_modules/hl7.fhir.r4.examples"
