@@ -107,7 +107,8 @@ def ingest(
             with session_scope(factory) as session:
                 records.ingest_bundle(session, _institution_system(code, org_id), bundle)
         except YilianError as exc:
-            result.refused[exc.message[:80]] = result.refused.get(exc.message[:80], 0) + 1
+            reason = exc.message.split(":")[0][:80]  # group by kind, not by the offending value
+            result.refused[reason] = result.refused.get(reason, 0) + 1
         else:
             result.ingested += len(bundle.get("entry") or [])
         if progress:

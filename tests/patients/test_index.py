@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from yilian.kit import idcard
 from yilian.kit.crypto import get_cipher
-from yilian.kit.errors import Unprocessable
 from yilian.patients import service
 from yilian.patients.models import (
     LINK_AUTO,
@@ -100,13 +99,19 @@ def test_resolving_the_same_record_again_keeps_its_person(
     assert service.record_ids_of(session, first) == [pat["id"]]
 
 
-def test_invalid_check_digit_is_422_naming_the_identifier(session: Session) -> None:
+def test_invalid_check_digit_is_kept_but_links_no_one(session: Session) -> None:
     number = _id_number()
     wrong = number[:17] + ("1" if number[17] != "1" else "2")
-    with pytest.raises(Unprocessable) as err:
-        service.resolve_patient(session, _patient(("https://a/mrn", "1"), (SID_ID, wrong)), None)
-    assert err.value.detail[0]["field"] == "Patient.identifier[1].value"
-    assert "check digit" in err.value.message
+    kinds = [
+        i.kind
+        for i in service.patient_identifiers(
+            _patient(("https://a/mrn", "1"), (SID_ID, wrong)), None
+        )
+    ]
+    assert "idcard" not in kinds  # unverified: not an identifier to link on
+    assert kinds  # the local record number still is
+    valid = [i.kind for i in service.patient_identifiers(_patient((SID_ID, number)), None)]
+    assert valid == ["idcard"]
 
 
 def test_identifiers_that_point_at_two_persons_link_for_review(

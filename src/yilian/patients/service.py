@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from yilian.kit import idcard
 from yilian.kit.crypto import get_cipher, mask
-from yilian.kit.errors import Unprocessable
 from yilian.kit.fhir import NAMESPACE
 from yilian.patients import matching, rules
 from yilian.patients import normalise as norm
@@ -84,7 +83,13 @@ def _kind(identifier: dict[str, Any]) -> str | None:
 def patient_identifiers(
     patient: dict[str, Any], source_org_id: str | None
 ) -> list[PatientIdentifier]:
-    """The identifiers of a Patient resource; an invalid 身份证号 raises 422 naming it."""
+    """The identifiers of a Patient resource that can be matched on.
+
+    A 身份证号 that fails GB 11643 (a typo at registration) is not refused: refusing
+    it would fail the institution's whole transaction. It is simply not a reliable
+    identifier — it links no one deterministically, and the probabilistic matcher,
+    whose id comparison tolerates a wrong digit, still sees it.
+    """
     cipher = get_cipher()
     found: list[PatientIdentifier] = []
     for i, ident in enumerate(patient.get("identifier") or []):
@@ -97,7 +102,8 @@ def patient_identifiers(
             try:
                 value = idcard.parse(norm.halfwidth(raw).replace(" ", "")).number
             except idcard.InvalidIdCard as exc:
-                raise Unprocessable(f"invalid 身份证号: {exc}", field=path) from exc
+                log.info("unverified 身份证号 %s at %s: %s", mask(raw), path, exc)
+                continue
             found.append(PatientIdentifier(kind, value, cipher.keyed_hash(value, kind=kind), path))
         elif kind in (INSURANCE, HEALTHCARD):
             card = norm.normalise_card_no(raw)
