@@ -26,8 +26,10 @@ ROUTER_MODULES = [
     "yilian.audit.endpoints",
     "yilian.registry.endpoints",
     "yilian.registry.fhir_endpoints",
+    "yilian.patients.endpoints",  # before records: POST /fhir/Patient/$match is more specific
     "yilian.records.endpoints",
     "yilian.web.pages",
+    "yilian.web.record",
 ]
 
 Scope = MutableMapping[str, Any]

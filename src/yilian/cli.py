@@ -17,6 +17,7 @@ COMMAND_MODULES = {
     "yilian.security.commands": "user",
     "yilian.audit.commands": "audit",
     "yilian.synth.commands": "synth",
+    "yilian.patients.commands": "link",
 }
 
 

@@ -28,6 +28,12 @@ LINK_REVIEW = "review"  # 人工审核: linked provisionally, a person must conf
 LINK_MANUAL = "manual"
 LINK_STATUSES = (LINK_AUTO, LINK_REVIEW, LINK_MANUAL)
 
+# A match review (人工审核) of a record the matcher was unsure about.
+REVIEW_OPEN = "open"
+REVIEW_CONFIRMED = "confirmed"  # the record is the candidate person's
+REVIEW_REJECTED = "rejected"  # the record stays its own person
+REVIEW_STATUSES = (REVIEW_OPEN, REVIEW_CONFIRMED, REVIEW_REJECTED)
+
 _RELIABLE_SQL = "kind IN ('idcard', 'insurance', 'healthcard')"
 
 
@@ -89,3 +95,42 @@ class PersonBlockingKey(Base):
 
     person_id: Mapped[str] = mapped_column(ForeignKey("persons.id"), primary_key=True)
     key_hash: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class MatchReview(IdMixin, Base):
+    """A record scored between the review and link thresholds, awaiting a person's decision."""
+
+    __tablename__ = "match_reviews"
+
+    record_id: Mapped[str] = mapped_column(ForeignKey("person_records.id"), index=True)
+    candidate_person_id: Mapped[str] = mapped_column(ForeignKey("persons.id"), index=True)
+    probability: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default=REVIEW_OPEN, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    reason: Mapped[str | None] = mapped_column(String(500), default=None)
+
+
+class PersonMerge(IdMixin, Base):
+    """One merge of a person into a survivor; ``unmerged_at`` set once it was undone."""
+
+    __tablename__ = "person_merges"
+
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id"), index=True)
+    into_person_id: Mapped[str] = mapped_column(ForeignKey("persons.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    merged_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    merged_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    unmerged_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    unmerged_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    unmerge_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+
+
+class PersonMergeRecord(Base):
+    """A record a merge moved: unmerging gives exactly these back to the merged person."""
+
+    __tablename__ = "person_merge_records"
+
+    merge_id: Mapped[str] = mapped_column(ForeignKey("person_merges.id"), primary_key=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("person_records.id"), primary_key=True)

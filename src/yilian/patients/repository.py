@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
-from yilian.patients.models import Person, PersonBlockingKey, PersonIdentifier, PersonRecord
+from yilian.patients.models import (
+    REVIEW_OPEN,
+    MatchReview,
+    Person,
+    PersonBlockingKey,
+    PersonIdentifier,
+    PersonMerge,
+    PersonMergeRecord,
+    PersonRecord,
+)
 
 # A merge chain longer than this is a loop or corruption, not history.
 MAX_MERGE_DEPTH = 20
@@ -73,3 +82,73 @@ def survivor(session: Session, person_id: str) -> str:
             return current
         current = merged
     raise RuntimeError(f"merge chain of person {person_id} does not end")
+
+
+def get_person(session: Session, person_id: str) -> Person | None:
+    return session.get(Person, person_id)
+
+
+def get_record(session: Session, record_id: str) -> PersonRecord | None:
+    return session.get(PersonRecord, record_id)
+
+
+def count_records(session: Session, person_id: str) -> int:
+    stmt = select(func.count()).select_from(PersonRecord).where(PersonRecord.person_id == person_id)
+    return int(session.execute(stmt).scalar_one())
+
+
+def all_records(session: Session) -> list[PersonRecord]:
+    return list(session.execute(select(PersonRecord).order_by(PersonRecord.id)).scalars())
+
+
+def get_review(session: Session, review_id: str, *, for_update: bool = False) -> MatchReview | None:
+    stmt = select(MatchReview).where(MatchReview.id == review_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def open_reviews(session: Session, limit: int, offset: int) -> tuple[list[MatchReview], int]:
+    where = MatchReview.status == REVIEW_OPEN
+    total = session.execute(select(func.count()).select_from(MatchReview).where(where))
+    stmt = select(MatchReview).where(where).order_by(MatchReview.created_at, MatchReview.id)
+    rows = session.execute(stmt.limit(limit).offset(offset)).scalars()
+    return list(rows), int(total.scalar_one())
+
+
+def open_review_of_record(session: Session, record_id: str) -> MatchReview | None:
+    stmt = select(MatchReview).where(
+        MatchReview.record_id == record_id, MatchReview.status == REVIEW_OPEN
+    )
+    return session.execute(stmt.limit(1)).scalar_one_or_none()
+
+
+def lock_persons(session: Session, person_ids: Iterable[str]) -> dict[str, Person]:
+    """The persons, locked against a concurrent merge (a no-op lock on SQLite)."""
+    stmt = select(Person).where(Person.id.in_(sorted(set(person_ids)))).with_for_update()
+    return {p.id: p for p in session.execute(stmt.order_by(Person.id)).scalars()}
+
+
+def active_merge_of(session: Session, person_id: str) -> PersonMerge | None:
+    stmt = select(PersonMerge).where(
+        PersonMerge.person_id == person_id, PersonMerge.unmerged_at.is_(None)
+    )
+    stmt = stmt.order_by(PersonMerge.merged_at.desc()).limit(1)
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def merged_record_ids(session: Session, merge_id: str) -> list[str]:
+    stmt = select(PersonMergeRecord.record_id).where(PersonMergeRecord.merge_id == merge_id)
+    return sorted(session.execute(stmt).scalars())
+
+
+def records_by_ids(session: Session, record_ids: Iterable[str]) -> list[PersonRecord]:
+    ids = sorted(set(record_ids))
+    if not ids:
+        return []
+    stmt = select(PersonRecord).where(PersonRecord.id.in_(ids))
+    return list(session.execute(stmt).scalars())
+
+
+def all_person_ids(session: Session) -> list[str]:
+    return list(session.execute(select(Person.id).order_by(Person.id)).scalars())

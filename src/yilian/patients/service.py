@@ -15,8 +15,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from yilian.audit import service as audit
+from yilian.db import new_id, utcnow
 from yilian.kit import idcard
-from yilian.kit.crypto import get_cipher, mask
+from yilian.kit.crypto import get_cipher, mask, mask_name
+from yilian.kit.errors import Conflict, NotFound, Unprocessable
 from yilian.kit.fhir import NAMESPACE
 from yilian.patients import matching, rules
 from yilian.patients import normalise as norm
@@ -26,15 +29,23 @@ from yilian.patients.models import (
     IDCARD,
     INSURANCE,
     LINK_AUTO,
+    LINK_MANUAL,
     LINK_REVIEW,
     MRN,
     PHONE,
     RELIABLE_KINDS,
+    REVIEW_CONFIRMED,
+    REVIEW_OPEN,
+    REVIEW_REJECTED,
+    MatchReview,
     Person,
     PersonBlockingKey,
     PersonIdentifier,
+    PersonMerge,
+    PersonMergeRecord,
     PersonRecord,
 )
+from yilian.security.principal import Principal
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +222,7 @@ def resolve_patient(
     source_org_id: str | None,
     *,
     load_candidates: CandidateLoader | None = None,
+    thresholds: rules.Thresholds = rules.DEFAULT_THRESHOLDS,
 ) -> str:
     """Link the Patient resource (its ``id`` set) to a person, creating one if needed; the id."""
     resource_id = patient.get("id")
@@ -228,6 +240,7 @@ def resolve_patient(
     status: str = LINK_AUTO
     score: float | None = None
     person_id: str | None = None
+    review_of: str | None = None
     owners = sorted(
         {
             (_PRIORITY[i.kind], known[key])
@@ -245,18 +258,21 @@ def resolve_patient(
         candidates = _probabilistic_candidates(session, record, load_candidates)
         if candidates:
             best, probability = candidates[0]
-            decision = rules.decide(probability)
+            decision = rules.decide(probability, thresholds)
             if decision == "link":
                 person_id, score = repo.survivor(session, best), probability
             elif decision == "review":
                 status, score = LINK_REVIEW, probability
+                review_of = repo.survivor(session, best)
     if person_id is None:
         person = Person()
         session.add(person)
         session.flush([person])
         person_id = person.id
+    record_id = new_id()
     session.add(
         PersonRecord(
+            id=record_id,
             person_id=person_id,
             resource_id=resource_id,
             source_org_id=source_org_id,
@@ -265,6 +281,12 @@ def resolve_patient(
         )
     )
     _remember(session, person_id, identifiers, known, patient, source_org_id)
+    if review_of is not None and score is not None:
+        # Until a person decides, the record stands on its own (a new person).
+        session.add(
+            MatchReview(record_id=record_id, candidate_person_id=review_of, probability=score)
+        )
+        session.flush()
     return person_id
 
 
@@ -312,3 +334,452 @@ def person_of_record(session: Session, resource_id: str) -> str | None:
 def record_ids_of(session: Session, person_id: str) -> list[str]:
     """The Patient resource ids linked to a person."""
     return [r.resource_id for r in repo.records_of(session, [person_id])]
+
+
+# ------------------------------------------------------------------ persons and merges
+
+
+def current_person_id(session: Session, person_id: str) -> str:
+    """The person id a (possibly merged) person id now stands for; 404 if unknown."""
+    if repo.get_person(session, person_id) is None:
+        raise NotFound(f"no person {person_id}")
+    return repo.survivor(session, person_id)
+
+
+def _move_records(session: Session, merge: PersonMerge, records: Iterable[PersonRecord]) -> int:
+    moved = 0
+    for record in records:
+        record.person_id = merge.into_person_id
+        session.add(PersonMergeRecord(merge_id=merge.id, record_id=record.id))
+        moved += 1
+    return moved
+
+
+def merge(
+    session: Session, principal: Principal | None, person_id: str, *, into: str, reason: str
+) -> PersonMerge:
+    """Merge a person into a survivor: its records move, its id redirects there (合并)."""
+    if person_id == into:
+        raise Unprocessable("a person cannot be merged into itself", field="into")
+    persons = repo.lock_persons(session, [person_id, into])
+    if person_id not in persons:
+        raise NotFound(f"no person {person_id}")
+    if into not in persons:
+        raise NotFound(f"no person {into}", field="into")
+    source, target = persons[person_id], persons[into]
+    if source.merged_into is not None:
+        raise Conflict(f"person {person_id} is already merged into {source.merged_into}")
+    # A survivor that is not itself merged also rules out a merge cycle.
+    if target.merged_into is not None:
+        raise Conflict(
+            f"person {into} is merged into {target.merged_into}: merge into the survivor",
+            field="into",
+        )
+    entry = PersonMerge(
+        id=new_id(),
+        person_id=person_id,
+        into_person_id=into,
+        reason=reason,
+        merged_by=principal.subject if principal else None,
+    )
+    session.add(entry)
+    session.flush([entry])
+    moved = _move_records(session, entry, repo.records_of(session, [person_id]))
+    source.merged_into = into
+    session.flush()
+    audit.record(
+        session,
+        principal,
+        action="mpi.merge",
+        resource_type="Person",
+        resource_id=person_id,
+        person_id=into,
+        outcome="success",
+        detail={"merge_id": entry.id, "into": into, "records": moved, "reason": reason},
+    )
+    return entry
+
+
+def unmerge(
+    session: Session, principal: Principal | None, person_id: str, *, reason: str
+) -> PersonMerge:
+    """Undo the merge of a person: exactly the records it brought go back to it (拆分)."""
+    persons = repo.lock_persons(session, [person_id])
+    if person_id not in persons:
+        raise NotFound(f"no person {person_id}")
+    source = persons[person_id]
+    entry = repo.active_merge_of(session, person_id)
+    if source.merged_into is None or entry is None or entry.into_person_id != source.merged_into:
+        raise Conflict(f"person {person_id} is not merged")
+    target = repo.lock_persons(session, [entry.into_person_id])[entry.into_person_id]
+    if target.merged_into is not None:
+        # Its records moved on with the survivor's own merge: undo that one first.
+        raise Conflict(
+            f"person {target.id} was merged into {target.merged_into} since: unmerge it first"
+        )
+    records = repo.records_by_ids(session, repo.merged_record_ids(session, entry.id))
+    for record in records:
+        record.person_id = person_id
+    source.merged_into = None
+    entry.unmerged_at = utcnow()
+    entry.unmerged_by = principal.subject if principal else None
+    entry.unmerge_reason = reason
+    session.flush()
+    audit.record(
+        session,
+        principal,
+        action="mpi.unmerge",
+        resource_type="Person",
+        resource_id=person_id,
+        person_id=person_id,
+        outcome="success",
+        detail={"merge_id": entry.id, "from": target.id, "records": len(records), "reason": reason},
+    )
+    return entry
+
+
+# ---------------------------------------------------------------------- review queue
+
+
+@dataclass(frozen=True)
+class PatientSummary:
+    """What a reviewer sees of a Patient record: masked, never an identifier in clear."""
+
+    resource_id: str
+    name: str
+    gender: str | None
+    birth_date: str | None
+    identifiers: list[tuple[str, str]]  # (kind, masked value)
+    phone: str
+
+
+@dataclass(frozen=True)
+class ReviewView:
+    review: MatchReview
+    record: PersonRecord
+    record_patient: PatientSummary | None
+    candidate_person_id: str  # the survivor, when the candidate was merged since
+    candidate_patients: list[PatientSummary]
+
+
+def summarise(patient: dict[str, Any]) -> PatientSummary:
+    """The masked demographics of a Patient resource, for display."""
+    record = match_record(patient, None)
+    name = record.full_name or f"{record.family_name or ''}{record.given_name or ''}"
+    idents = [
+        (kind, mask(value))
+        for kind, value in (
+            (IDCARD, record.id_number),
+            (INSURANCE, record.insurance_no),
+            (HEALTHCARD, record.health_card_no),
+        )
+        if value
+    ]
+    birth = patient.get("birthDate")
+    return PatientSummary(
+        resource_id=str(patient.get("id") or ""),
+        name=mask_name(name),
+        gender=record.sex,
+        birth_date=birth if isinstance(birth, str) else None,
+        identifiers=idents,
+        phone=mask(record.phone),
+    )
+
+
+def open_reviews(
+    session: Session, load_patients: CandidateLoader, *, limit: int, offset: int
+) -> tuple[list[ReviewView], int]:
+    """The undecided match reviews, with both sides' masked demographics."""
+    reviews, total = repo.open_reviews(session, limit, offset)
+    records = {r.id: r for r in repo.records_by_ids(session, [v.record_id for v in reviews])}
+    candidates = {v.id: repo.survivor(session, v.candidate_person_id) for v in reviews}
+    wanted = {r.person_id for r in records.values()} | set(candidates.values())
+    wanted |= {v.candidate_person_id for v in reviews}
+    by_person: dict[str, list[dict[str, Any]]] = {}
+    by_resource: dict[str, dict[str, Any]] = {}
+    for pid, patient in load_patients(session, sorted(wanted)):
+        by_person.setdefault(repo.survivor(session, pid), []).append(patient)
+        by_resource[str(patient.get("id"))] = patient
+    views = []
+    for review in reviews:
+        record = records[review.record_id]
+        own = by_resource.get(record.resource_id)
+        candidate = candidates[review.id]
+        views.append(
+            ReviewView(
+                review=review,
+                record=record,
+                record_patient=summarise(own) if own is not None else None,
+                candidate_person_id=candidate,
+                candidate_patients=[summarise(p) for p in by_person.get(candidate, [])],
+            )
+        )
+    return views, total
+
+
+def decide_review(
+    session: Session,
+    principal: Principal | None,
+    review_id: str,
+    *,
+    confirm: bool,
+    reason: str | None = None,
+) -> MatchReview:
+    """Confirm (the record is the candidate person's) or reject (it stays apart) a review."""
+    review = repo.get_review(session, review_id, for_update=True)
+    if review is None:
+        raise NotFound(f"no match review {review_id}")
+    if review.status != REVIEW_OPEN:
+        raise Conflict(f"match review {review_id} is already {review.status}")
+    record = repo.get_record(session, review.record_id)
+    if record is None:  # the foreign key forbids it; a guard for the type checker
+        raise NotFound(f"no record of match review {review_id}")
+    detail: dict[str, object] = {"record_id": record.id, "probability": review.probability}
+    person_id = record.person_id
+    if confirm:
+        target = repo.survivor(session, review.candidate_person_id)
+        own = repo.survivor(session, record.person_id)
+        if own != target:
+            if repo.count_records(session, own) == 1:
+                # The record's provisional person holds nothing else: merging it keeps its
+                # id (and whatever already refers to it) pointing at the right person.
+                merged = merge(session, principal, own, into=target, reason="match review")
+                detail["merge_id"] = merged.id
+            else:
+                record.person_id = target
+        person_id = target
+    record.link_status = LINK_MANUAL
+    review.status = REVIEW_CONFIRMED if confirm else REVIEW_REJECTED
+    review.decided_by = principal.subject if principal else None
+    review.decided_at = utcnow()
+    review.reason = reason
+    session.flush()
+    if reason:
+        detail["reason"] = reason
+    audit.record(
+        session,
+        principal,
+        action="mpi.review.confirm" if confirm else "mpi.review.reject",
+        resource_type="MatchReview",
+        resource_id=review.id,
+        person_id=person_id,
+        outcome="success",
+        detail=detail,
+    )
+    return review
+
+
+# ------------------------------------------------------------------------- $match
+
+MATCH_GRADES = ("certain", "probable", "possible")
+
+
+@dataclass(frozen=True)
+class MatchCandidate:
+    person_id: str
+    probability: float
+    grade: str  # certain | probable | possible (FHIR match-grade)
+    patient: dict[str, Any]  # one stored Patient of the person, identifiers masked
+
+
+def match_grade(probability: float, thresholds: rules.Thresholds) -> str:
+    """The FHIR match-grade of a probability: link → certain, review → probable, else possible."""
+    decision = rules.decide(probability, thresholds)
+    return {"link": "certain", "review": "probable"}.get(decision, "possible")
+
+
+def _masked_patient(patient: dict[str, Any]) -> dict[str, Any]:
+    out = dict(patient)
+    out["identifier"] = [
+        {**i, "value": mask(i["value"])} if isinstance(i.get("value"), str) else i
+        for i in patient.get("identifier") or []
+    ]
+    if patient.get("telecom"):
+        out["telecom"] = [
+            {**t, "value": mask(t["value"])} if isinstance(t.get("value"), str) else t
+            for t in patient["telecom"]
+        ]
+    return out
+
+
+def find_matches(
+    session: Session,
+    principal: Principal | None,
+    patient: dict[str, Any],
+    load_patients: CandidateLoader,
+    *,
+    thresholds: rules.Thresholds = rules.DEFAULT_THRESHOLDS,
+    only_certain: bool = False,
+    count: int | None = None,
+) -> list[MatchCandidate]:
+    """The persons a Patient may be, most probable first; creates and links nothing ($match)."""
+    identifiers = patient_identifiers(patient, None)
+    reliable = [i for i in identifiers if i.kind in RELIABLE_KINDS]
+    known = repo.persons_by_identifier(session, [(i.kind, i.value_hash) for i in reliable])
+    best: dict[str, float] = dict.fromkeys(known.values(), 1.0)
+    record = match_record(patient, None)
+    for pid, probability in _probabilistic_candidates(session, record, load_patients):
+        best[pid] = max(best.get(pid, 0.0), probability)
+    by_survivor: dict[str, float] = {}
+    for pid, probability in best.items():
+        current = repo.survivor(session, pid)
+        by_survivor[current] = max(by_survivor.get(current, 0.0), probability)
+    raw = sorted(best)
+    shown: dict[str, dict[str, Any]] = {}
+    for pid, body in load_patients(session, raw):
+        shown.setdefault(repo.survivor(session, pid), body)
+    found = [
+        MatchCandidate(pid, p, match_grade(p, thresholds), _masked_patient(shown[pid]))
+        for pid, p in sorted(by_survivor.items(), key=lambda item: (-item[1], item[0]))
+        if pid in shown
+    ]
+    if only_certain:
+        found = [c for c in found if c.grade == "certain"]
+    found = found[:count] if count is not None else found
+    audit.record(
+        session,
+        principal,
+        action="match",
+        resource_type="Patient",
+        outcome="success",
+        detail={"candidates": len(found), "certain": sum(c.grade == "certain" for c in found)},
+    )
+    return found
+
+
+# ----------------------------------------------------------------------- batch link
+
+
+@dataclass(frozen=True)
+class RelinkSummary:
+    records: int
+    persons: int  # persons the store's records form after the re-link
+    new_persons: int
+    moved: int  # records now linked to a different person
+    retired: int  # persons left without records, merged into where their records went
+    reviews: int  # new match reviews
+    dry_run: bool
+
+    def line(self) -> str:
+        prefix = "dry run: would re-link" if self.dry_run else "re-linked"
+        return (
+            f"{prefix} {self.records} records into {self.persons} persons: "
+            f"{self.moved} moved, {self.new_persons} new persons, "
+            f"{self.retired} persons merged, {self.reviews} new reviews"
+        )
+
+
+def relink(
+    session: Session,
+    principal: Principal | None,
+    load_patients: CandidateLoader,
+    *,
+    thresholds: rules.Thresholds = rules.DEFAULT_THRESHOLDS,
+    dry_run: bool = False,
+    model: dict[str, Any] | None = None,
+) -> RelinkSummary:
+    """Re-link the whole store in one batch, keeping each person id with most of its records.
+
+    Records a person linked by hand (``manual``) stay where they are. A person left
+    with no record is merged (logged, so ``unmerge`` undoes it) into the person that
+    received most of its records, so that its id keeps resolving.
+    """
+    records = repo.all_records(session)
+    bodies = {
+        str(body.get("id")): body
+        for _pid, body in load_patients(session, repo.all_person_ids(session))
+    }
+    indexed = [r for r in records if r.resource_id in bodies]
+    result = matching.link_batch(
+        [match_record(bodies[r.resource_id], r.source_org_id, r.resource_id) for r in indexed],
+        model=model,
+        thresholds=thresholds,
+    )
+    person_of = {r.resource_id: r.person_id for r in indexed}
+    keep = matching.stable_person_ids(result.cluster_of, person_of)
+    new_ids = {cid: new_id() for cid, pid in keep.items() if pid is None}
+    target = {cid: pid or new_ids[cid] for cid, pid in keep.items()}
+    moves = [
+        (r, target[result.cluster_of[r.resource_id]])
+        for r in indexed
+        if r.link_status != LINK_MANUAL and r.person_id != target[result.cluster_of[r.resource_id]]
+    ]
+    final = {r.resource_id: r.person_id for r in indexed} | {r.resource_id: t for r, t in moves}
+    holding = set(final.values())
+    # Where the records of each person that ends up with none went, most first.
+    went: dict[str, dict[str, int]] = {}
+    for record, dest in moves:
+        if record.person_id not in holding:
+            counts = went.setdefault(record.person_id, {})
+            counts[dest] = counts.get(dest, 0) + 1
+    by_resource = {r.resource_id: r for r in indexed}
+    pairs = []
+    for pair in result.review:
+        a, b = by_resource[pair.record_a], by_resource[pair.record_b]
+        if final[a.resource_id] != final[b.resource_id]:
+            pairs.append((b, final[a.resource_id], pair.probability))
+    reviews = 0
+    if not dry_run:
+        for pid in new_ids.values():
+            session.add(Person(id=pid))
+        session.flush()
+        retiring: dict[str, list[PersonRecord]] = {}
+        for record, dest in moves:
+            if record.person_id in went:
+                retiring.setdefault(record.person_id, []).append(record)
+            record.person_id, record.link_status = dest, LINK_AUTO
+        session.flush()
+        for record, dest in moves:
+            _relearn(session, dest, bodies[record.resource_id], record.source_org_id)
+        for old, counts in sorted(went.items()):
+            dest = min(counts, key=lambda p: (-counts[p], p))
+            entry = PersonMerge(
+                id=new_id(), person_id=old, into_person_id=dest, reason="yilian link"
+            )
+            session.add(entry)
+            session.flush([entry])
+            for record in retiring[old]:
+                session.add(PersonMergeRecord(merge_id=entry.id, record_id=record.id))
+            person = repo.get_person(session, old)
+            if person is not None:
+                person.merged_into = dest
+        for record, candidate, probability in pairs:
+            if repo.open_review_of_record(session, record.id) is None:
+                session.add(
+                    MatchReview(
+                        record_id=record.id, candidate_person_id=candidate, probability=probability
+                    )
+                )
+                reviews += 1
+        session.flush()
+    else:
+        reviews = len({record.id for record, _c, _p in pairs})
+    summary = RelinkSummary(
+        records=len(indexed),
+        persons=len(set(final.values())),
+        new_persons=len(new_ids),
+        moved=len(moves),
+        retired=len(went),
+        reviews=reviews,
+        dry_run=dry_run,
+    )
+    if not dry_run:
+        audit.record(
+            session,
+            principal,
+            action="mpi.relink",
+            resource_type="Person",
+            outcome="success",
+            detail={k: v for k, v in summary.__dict__.items() if k != "dry_run"},
+        )
+    return summary
+
+
+def _relearn(
+    session: Session, person_id: str, patient: dict[str, Any], source_org_id: str | None
+) -> None:
+    """Give a person the identifiers and blocking keys of a record it received."""
+    identifiers = patient_identifiers(patient, source_org_id)
+    reliable = [(i.kind, i.value_hash) for i in identifiers if i.kind in RELIABLE_KINDS]
+    known = repo.persons_by_identifier(session, reliable)
+    _remember(session, person_id, identifiers, known, patient, source_org_id)
