@@ -1,4 +1,4 @@
-"""Sign-in (OAuth2 token endpoint), the caller's identity, and account administration."""
+"""Sign-in (OAuth2 token endpoint), the caller's identity, accounts, and consents."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response, status
 from fastapi.exceptions import HTTPException
 
 from yilian.deps import AppSettings, DbSession, Paging
@@ -22,13 +22,17 @@ from yilian.kit.errors import (
     error_responses,
 )
 from yilian.security import service
-from yilian.security.dependencies import AdminPrincipal, CurrentPrincipal
-from yilian.security.principal import ROLE_LABELS_ZH, Role
+from yilian.security.dependencies import AdminPrincipal, CurrentPrincipal, require_roles
+from yilian.security.principal import ROLE_LABELS_ZH, Principal, Role
 from yilian.security.schemas import (
     ClientCreate,
     ClientCreated,
     ClientOut,
     ClientPage,
+    ConsentCreate,
+    ConsentList,
+    ConsentOut,
+    ConsentWithdrawn,
     MeOut,
     Text,
     TokenOut,
@@ -44,6 +48,10 @@ router = APIRouter(prefix="/api/v1")
 UserId = Annotated[Text, Path(max_length=32)]
 ClientId = Annotated[Text, Path(max_length=64)]
 OrgFilter = Annotated[Text | None, Query(max_length=32)]
+PersonId = Annotated[Text, Path(min_length=1, max_length=32, description="master patient index id")]
+ConsentRecorder = Annotated[
+    Principal, Depends(require_roles(Role.doctor, Role.specialist, Role.admin))
+]
 
 _ADMIN_ERRORS = (Unauthorized, Forbidden)
 
@@ -291,3 +299,70 @@ def list_clients(
 def deactivate_client(client_id: ClientId, session: DbSession, admin: AdminPrincipal) -> ClientOut:
     """Stop an institution system from signing in; its tokens stop working at once."""
     return ClientOut.model_validate(service.deactivate_client(session, admin, client_id))
+
+
+def consents_of(session: DbSession, person_id: str) -> list[ConsentOut]:
+    """Every consent of a person, active and withdrawn, oldest first, as the API shows them."""
+    return [
+        ConsentOut.model_validate(c) for c in service.list_consents(session, person_id=person_id)
+    ]
+
+
+_CONSENT_ERRORS = (Unauthorized, Forbidden, NotFound)
+
+
+@router.get(
+    "/persons/{person_id}/consents",
+    response_model=ConsentList,
+    tags=["consents"],
+    responses=error_responses(*_CONSENT_ERRORS),
+)
+def list_consents(
+    person_id: PersonId, session: DbSession, principal: ConsentRecorder
+) -> ConsentList:
+    """List a person's consents to share their record (知情同意), active and withdrawn."""
+    person_id = service.require_consent_manager(session, principal, person_id=person_id)
+    return ConsentList(items=consents_of(session, person_id))
+
+
+@router.post(
+    "/persons/{person_id}/consents",
+    response_model=ConsentOut,
+    status_code=201,
+    tags=["consents"],
+    responses=error_responses(*_CONSENT_ERRORS, Unprocessable),
+)
+def record_consent(
+    person_id: PersonId, body: ConsentCreate, session: DbSession, principal: ConsentRecorder
+) -> ConsentOut:
+    """Record a person's consent on their behalf; an identical active consent is returned."""
+    person_id = service.require_consent_manager(session, principal, person_id=person_id)
+    consent = service.record_consent(
+        session,
+        principal,
+        person_id=person_id,
+        scope=body.scope,
+        organization_id=body.organization_id,
+    )
+    return ConsentOut.model_validate(consent)
+
+
+@router.post(
+    "/persons/{person_id}/consents/withdraw",
+    response_model=ConsentWithdrawn,
+    tags=["consents"],
+    responses=error_responses(*_CONSENT_ERRORS, Unprocessable),
+)
+def withdraw_consent(
+    person_id: PersonId, body: ConsentCreate, session: DbSession, principal: ConsentRecorder
+) -> ConsentWithdrawn:
+    """Withdraw a person's active consents of a scope (and organisation) on their behalf."""
+    person_id = service.require_consent_manager(session, principal, person_id=person_id)
+    n = service.withdraw_consent(
+        session,
+        principal,
+        person_id=person_id,
+        scope=body.scope,
+        organization_id=body.organization_id,
+    )
+    return ConsentWithdrawn(withdrawn=n)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -110,3 +110,35 @@ class ClientPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class ConsentCreate(BaseModel):
+    """A person's consent (知情同意), recorded on their behalf by a clinician or administrator."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scope: Literal["organization", "consortium", "region"]
+    organization_id: Text | None = Field(
+        default=None, max_length=32, description="the organisation, for scope organization"
+    )
+
+
+class ConsentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    person_id: str
+    scope: str
+    organization_id: str | None
+    status: str
+    granted_at: datetime
+    withdrawn_at: datetime | None
+    recorded_by: str
+
+
+class ConsentList(BaseModel):
+    items: list[ConsentOut]
+
+
+class ConsentWithdrawn(BaseModel):
+    withdrawn: int = Field(description="how many active consents of the scope were withdrawn")

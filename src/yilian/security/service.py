@@ -27,7 +27,8 @@ from yilian.kit.errors import (
     Unprocessable,
     YilianError,
 )
-from yilian.security import passwords, repository, rules
+from yilian.patients import service as patients
+from yilian.security import access, passwords, repository, rules
 from yilian.security.models import (
     ApiClient,
     CareRelationship,
@@ -654,3 +655,28 @@ def withdraw_consent(
         )
     session.flush()
     return withdrawn
+
+
+def require_consent_manager(session: Session, principal: Principal, *, person_id: str) -> str:
+    """Check that ``principal`` may see and record the person's consents; audited.
+
+    Clinicians must have access to the person already — through care or an earlier
+    consent — so nobody can grant their own organisation access to a stranger.
+    """
+    if not patients.record_ids_of(session, person_id):
+        raise NotFound(f"no person {person_id} with a Patient record")
+    if principal.role is not Role.admin:
+        access.require_person_access(
+            session,
+            principal,
+            person_id=person_id,
+            action="consent",
+            purpose=rules.PURPOSE_TREATMENT,
+            resource_type="Consent",
+        )
+    return person_id
+
+
+def list_consents(session: Session, *, person_id: str) -> list[Consent]:
+    """Every consent of a person, active and withdrawn, oldest first."""
+    return list(repository.consents(session, person_id=person_id))

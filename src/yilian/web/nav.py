@@ -33,3 +33,11 @@ register(NavItem("nav.home", "/ui", order=0))
 register(NavItem("nav.organizations", "/ui/organizations", order=10))
 register(NavItem("nav.audit", "/ui/audit", frozenset({Role.admin}), order=90))
 register(NavItem("nav.api", "/docs", frozenset({Role.admin, Role.system}), order=99))
+register(
+    NavItem(
+        "nav.persons",
+        "/ui/persons",
+        frozenset({Role.admin, Role.doctor, Role.specialist}),
+        order=20,
+    )
+)
