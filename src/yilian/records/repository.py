@@ -17,9 +17,9 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal_column,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.orm import Session
@@ -59,6 +59,17 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[i : i + CHUNK]
 
 
+def _pairs_in(first: Any, second: Any, pairs: Iterable[tuple[str, str]]) -> ColumnElement[bool]:
+    """``(first, second) IN pairs`` as ``first = a AND second IN (...) OR ...``, per ``first``.
+
+    A row-value IN makes SQLite scan the whole table; this form uses the index.
+    """
+    grouped: dict[str, list[str]] = {}
+    for a, b in pairs:
+        grouped.setdefault(a, []).append(b)
+    return or_(*(and_(first == a, second.in_(bs)) for a, bs in grouped.items()))
+
+
 def take_write_lock(session: Session) -> None:
     """Start the write transaction now: on SQLite this takes the database write lock.
 
@@ -76,7 +87,7 @@ def current_by_ids(
     found: dict[tuple[str, str], Current] = {}
     for part in _chunks(wanted):
         stmt = select(*_CURRENT_COLUMNS).where(
-            tuple_(FhirResource.resource_type, FhirResource.id).in_(part)
+            _pairs_in(FhirResource.resource_type, FhirResource.id, part)
         )
         for row in session.execute(stmt):
             found[(row.resource_type, row.id)] = Current(*row)
@@ -87,16 +98,24 @@ def current_by_business_ids(
     session: Session, source_org_id: str | None, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], Current]:
     """(type, identifier key) → the resource from this source holding it."""
-    wanted = sorted(set(keys))
+    wanted = set(keys)
     found: dict[tuple[str, str], Current] = {}
-    source = func.coalesce(FhirResource.source_org_id, "")
-    for part in _chunks(wanted):
+    if not wanted:
+        return found
+    # Written as the unique index's expression with a literal '' (a bound '' does not match
+    # it on SQLite) and two plain INs (a row-value IN makes SQLite scan the whole table).
+    source = func.coalesce(FhirResource.source_org_id, literal_column("''"))
+    types = sorted({t for t, _k in wanted})
+    for part in _chunks(sorted({k for _t, k in wanted})):
         stmt = select(*_CURRENT_COLUMNS).where(
+            FhirResource.resource_type.in_(types),
             source == (source_org_id or ""),
-            tuple_(FhirResource.resource_type, FhirResource.identifier_key).in_(part),
+            FhirResource.identifier_key.in_(part),
         )
         for row in session.execute(stmt):
-            found[(row.resource_type, row.identifier_key)] = Current(*row)
+            key = (row.resource_type, row.identifier_key)
+            if key in wanted:
+                found[key] = Current(*row)
     return found
 
 
@@ -117,7 +136,7 @@ def by_keys(session: Session, keys: Iterable[tuple[str, str]]) -> list[FhirResou
     found: list[FhirResource] = []
     for part in _chunks(wanted):
         stmt = select(FhirResource).where(
-            tuple_(FhirResource.resource_type, FhirResource.id).in_(part)
+            _pairs_in(FhirResource.resource_type, FhirResource.id, part)
         )
         found.extend(session.execute(stmt).scalars())
     return found
@@ -181,21 +200,50 @@ def replace_tokens(
     session: Session, replaced: list[tuple[str, str]], rows: list[dict[str, Any]]
 ) -> None:
     for part in _chunks(replaced):
-        session.execute(delete(_T).where(tuple_(_T.c.resource_type, _T.c.resource_id).in_(part)))
+        session.execute(delete(_T).where(_pairs_in(_T.c.resource_type, _T.c.resource_id, part)))
     _insert_many(session, _T, rows)
 
 
-def token_matches(
-    session: Session, resource_type: str, param: str, pairs: Iterable[tuple[str | None, str]]
-) -> list[tuple[str, str, str]]:
-    """(resource id, system, code) of tokens matching any (system or None, code)."""
-    codes = sorted({code for _s, code in pairs})
-    if not codes:
+def token_holders(
+    session: Session, param: str, codes: Iterable[tuple[str, str]]
+) -> list[tuple[str, str, Current]]:
+    """(system, code, the resource) of every ``param`` token with one of the (type, code)s.
+
+    One query for every type of a bundle (instead of one per type and another for
+    the resources the tokens point at).
+    """
+    wanted = set(codes)
+    if not wanted:
         return []
-    stmt = select(_T.c.resource_id, _T.c.system, _T.c.code).where(
-        _T.c.resource_type == resource_type, _T.c.param == param, _T.c.code.in_(codes)
-    )
-    return [(r, s, c) for r, s, c in session.execute(stmt)]
+    types = sorted({t for t, _c in wanted})
+    found: list[tuple[str, str, Current]] = []
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    for part in _chunks(sorted({c for _t, c in wanted})):
+        match: ColumnElement[bool]
+        if sqlite:
+            # Without statistics SQLite prefers the primary key (resource_type only) and
+            # scans every token of the type; through rowid it takes ix_fhir_tokens_search.
+            t = _T.alias("t_match")
+            match = literal_column("fhir_tokens.rowid").in_(
+                select(literal_column("t_match.rowid")).where(
+                    t.c.resource_type.in_(types), t.c.param == param, t.c.code.in_(part)
+                )
+            )
+        else:
+            match = and_(_T.c.resource_type.in_(types), _T.c.param == param, _T.c.code.in_(part))
+        stmt = (
+            select(*_CURRENT_COLUMNS, _T.c.system, _T.c.code)
+            .join_from(
+                _T,
+                _R,
+                and_(_R.c.resource_type == _T.c.resource_type, _R.c.id == _T.c.resource_id),
+            )
+            .where(match)
+        )
+        for row in session.execute(stmt):
+            if (row.resource_type, row.code) in wanted:
+                found.append((row.system, row.code, Current(*row[:6])))
+    return found
 
 
 # --- search -------------------------------------------------------------------

@@ -308,15 +308,21 @@ def _conditional_matches(session: Session, entries: list[_Entry]) -> dict[int, C
         system, value = _split_token(query[0][1])
         wanted[e.resource_type].append((n, system, _hash_identifier(value)))
     found: dict[int, Current] = {}
+    if not wanted:
+        return found
+    # One query for the whole bundle: (type, system or None, code) → the resources holding it.
+    holders: dict[tuple[str, str | None, str], dict[str, Current]] = defaultdict(dict)
+    hits = repo.token_holders(
+        session,
+        "identifier",
+        [(rtype, code) for rtype, items in wanted.items() for _n, _s, code in items],
+    )
+    for system, code, cur in hits:
+        holders[(cur.resource_type, system, code)][cur.id] = cur
+        holders[(cur.resource_type, None, code)][cur.id] = cur
     for rtype, items in wanted.items():
-        hits = repo.token_matches(session, rtype, "identifier", [(s, c) for _n, s, c in items])
-        ids_of: dict[tuple[str | None, str], set[str]] = defaultdict(set)
-        for rid, system, code in hits:
-            ids_of[(system, code)].add(rid)
-            ids_of[(None, code)].add(rid)
-        current = repo.current_by_ids(session, [(rtype, rid) for rid, _s, _c in hits])
         for n, system, code in items:
-            ids = ids_of.get((system if system is not None else None, code), set())
+            ids = holders.get((rtype, system, code), {})
             if len(ids) > 1:
                 e = entries[n]
                 raise YilianError(
@@ -325,7 +331,7 @@ def _conditional_matches(session: Session, entries: list[_Entry]) -> dict[int, C
                     status_code=412,
                 )
             if ids:
-                found[n] = current[(rtype, next(iter(ids)))]
+                found[n] = next(iter(ids.values()))
     return found
 
 

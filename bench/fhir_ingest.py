@@ -1,0 +1,164 @@
+"""Benchmark: FHIR ingestion (records.service.ingest_bundle) of a synthetic region.
+
+Generates a synthetic district with ``yilian.synth.demo.generate_demo``, loads its
+registry into a fresh database and sends every generated bundle as the institution's
+own system would (one transaction per bundle, as ``yilian.demo.ingest`` does). Prints
+resources/s and bundles/s. SQLite uses a fresh temporary file; PostgreSQL a fresh
+schema (dropped afterwards). Bounded by ``--residents``, ``--days`` and ``--max-seconds``.
+
+    .venv/bin/python bench/fhir_ingest.py                                   # SQLite
+    .venv/bin/python bench/fhir_ingest.py --database postgresql://localhost:5432/test
+    .venv/bin/python bench/fhir_ingest.py --profile 30                      # cProfile top 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import platform
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from yilian.db import make_engine, make_sessionmaker, session_scope
+from yilian.kit.errors import YilianError
+from yilian.migrate import upgrade
+from yilian.records import service as records
+from yilian.registry import service as registry
+from yilian.security.principal import Principal, Role
+from yilian.synth.demo import generate_demo, iter_demo_bundles
+from yilian.synth.load import read_registry
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"nproc {usable}, {cpu}, Python {platform.python_version()}"
+
+
+def _system(code: str, organization_id: str) -> Principal:
+    return Principal(
+        subject=f"bench-his-{code}",
+        name=f"{code} HIS",
+        role=Role.system,
+        organization_id=organization_id,
+        kind="client",
+    )
+
+
+def run(url: str, out_dir: Path, max_seconds: float, profile: int) -> dict[str, Any]:
+    upgrade(url)
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    with session_scope(factory) as session:
+        org_ids = registry.load_registry(session, **read_registry(out_dir)).organization_ids
+    bundles = [(p.name.split(".")[0], json.loads(data)) for p, data in iter_demo_bundles(out_dir)]
+    profiler = cProfile.Profile() if profile else None
+    resources = done = 0
+    refused: dict[str, int] = {}
+    sizes: list[int] = []
+    start, cpu = time.perf_counter(), time.process_time()
+    if profiler:
+        profiler.enable()
+    for code, bundle in bundles:
+        if time.perf_counter() - start > max_seconds:
+            break
+        org_id = org_ids.get(code)
+        if org_id is None:
+            refused["unknown institution"] = refused.get("unknown institution", 0) + 1
+            continue
+        n = len(bundle.get("entry") or [])
+        try:
+            with session_scope(factory) as session:
+                records.ingest_bundle(session, _system(code, org_id), bundle)
+        except YilianError as exc:
+            reason = exc.message.split(":")[0][:80]
+            refused[reason] = refused.get(reason, 0) + 1
+        else:
+            resources += n
+            done += 1
+            sizes.append(n)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    if profiler:
+        profiler.disable()
+        stats = pstats.Stats(profiler, stream=sys.stderr)
+        stats.sort_stats("cumulative").print_stats(profile)
+        stats.sort_stats("tottime").print_stats(profile)
+    engine.dispose()
+    return {
+        "bundles": done,
+        "of": len(bundles),
+        "resources": resources,
+        "seconds": elapsed,
+        "cpu": cpu,
+        "mean_size": statistics.mean(sizes) if sizes else 0.0,
+        "max_size": max(sizes, default=0),
+        "refused": refused,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--residents", type=int, default=2000)
+    ap.add_argument("--days", type=int, default=7)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--max-seconds", type=float, default=120.0, help="stop ingesting after this")
+    ap.add_argument("--database", default="sqlite", help="'sqlite' or a postgresql:// URL")
+    ap.add_argument("--out", type=Path, help="keep the generated region here (reused if present)")
+    ap.add_argument("--profile", type=int, default=0, help="print the top N cProfile entries")
+    args = ap.parse_args()
+    print(machine())
+    with tempfile.TemporaryDirectory(prefix="yl-fhir-bench-") as tmp:
+        out_dir = args.out or Path(tmp) / "region"
+        if args.out is None or not (out_dir / "registry.json").exists():
+            t0 = time.perf_counter()
+            made = generate_demo(out_dir, residents=args.residents, days=args.days, seed=args.seed)
+            print(
+                f"generated {made.bundles} bundles, {made.resources} resources "
+                f"({args.residents} residents, {args.days} days) in {time.perf_counter() - t0:.1f}s"
+            )
+        schema = None
+        if args.database == "sqlite":
+            url, backend = f"sqlite:///{tmp}/bench.db", "SQLite"
+        else:
+            schema = f"yl_bench_{uuid.uuid4().hex[:8]}"
+            subprocess.run(["psql", args.database, "-qc", f"CREATE SCHEMA {schema}"], check=True)
+            sep = "&" if "?" in args.database else "?"
+            url, backend = f"{args.database}{sep}options=-csearch_path%3D{schema}", "PostgreSQL"
+        try:
+            r = run(url, out_dir, args.max_seconds, args.profile)
+        finally:
+            if schema:
+                subprocess.run(
+                    ["psql", args.database, "-qc", f"DROP SCHEMA {schema} CASCADE"], check=False
+                )
+    s = r["seconds"]
+    print(
+        f"{backend}: {r['resources']} resources in {r['bundles']}/{r['of']} bundles "
+        f"(mean {r['mean_size']:.1f}, max {r['max_size']} entries) in {s:.1f}s: "
+        f"{r['resources'] / s:.0f} resources/s, {r['bundles'] / s:.1f} bundles/s; "
+        f"this process used {r['cpu']:.1f} CPU s ({r['resources'] / r['cpu']:.0f} resources "
+        "per CPU s: less sensitive to other load on the machine)"
+    )
+    print(f"load average {os.getloadavg()[0]:.2f}")
+    if r["refused"]:
+        print(f"refused: {r['refused']}")
+
+
+if __name__ == "__main__":
+    main()
