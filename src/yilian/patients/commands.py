@@ -11,7 +11,7 @@ from yilian.config import get_settings
 from yilian.db import make_engine, make_sessionmaker, session_scope
 from yilian.kit.errors import YilianError
 from yilian.patients import rules, service
-from yilian.records.repository import patients_of_persons
+from yilian.records.service import patient_records
 
 _DEFAULT = rules.DEFAULT_THRESHOLDS
 
@@ -42,7 +42,7 @@ def link(
     try:
         with session_scope(make_sessionmaker(engine)) as session:
             summary = service.relink(
-                session, None, patients_of_persons, thresholds=thresholds, dry_run=dry_run
+                session, None, patient_records, thresholds=thresholds, dry_run=dry_run
             )
             if dry_run:
                 session.rollback()

@@ -39,7 +39,7 @@ from yilian.patients.schemas import (
     ReviewRecordOut,
     UnmergeIn,
 )
-from yilian.records.repository import patients_of_persons
+from yilian.records.service import patient_records
 from yilian.security.dependencies import require_roles
 from yilian.security.principal import Principal, Role
 
@@ -94,7 +94,7 @@ def _merge(m: PersonMerge) -> MergeOut:
 def list_reviews(session: DbSession, principal: Reviewer, page: Paging) -> ReviewPage:
     """List the undecided match reviews with both records' masked demographics."""
     views, total = service.open_reviews(
-        session, patients_of_persons, limit=page.limit, offset=page.offset
+        session, patient_records, limit=page.limit, offset=page.offset
     )
     items = [
         ReviewItemOut(
@@ -230,7 +230,7 @@ async def patient_match(request: Request, session: DbSession, principal: Matcher
         session,
         principal,
         patient,
-        patients_of_persons,
+        patient_records,
         only_certain=only_certain,
         count=count,
     )

@@ -311,3 +311,17 @@ def of_person(
         stmt = stmt.where(FhirResource.last_updated >= since)
     stmt = stmt.order_by(FhirResource.resource_type, FhirResource.effective, FhirResource.id)
     return list(session.execute(stmt).scalars())
+
+
+def source_orgs(
+    session: Session, keys: Iterable[tuple[str, str]]
+) -> list[tuple[str, str, str | None]]:
+    """(type, id, source organisation) of the given resources."""
+    wanted = sorted(set(keys))
+    found: list[tuple[str, str, str | None]] = []
+    for part in _chunks(wanted):
+        stmt = select(
+            FhirResource.resource_type, FhirResource.id, FhirResource.source_org_id
+        ).where(_pairs_in(FhirResource.resource_type, FhirResource.id, part))
+        found.extend((t, i, o) for t, i, o in session.execute(stmt))
+    return found

@@ -434,7 +434,7 @@ def _link_persons(
             continue
         try:
             e.person_id = patients.resolve_patient(
-                session, _stored_body(e.resource, e.id), source, load_candidates=_patient_records
+                session, _stored_body(e.resource, e.id), source, load_candidates=patient_records
             )
         except YilianError as exc:
             raise _relocate(exc, "Patient", e.where) from None
@@ -472,9 +472,19 @@ def _link_persons(
             )
 
 
-def _patient_records(session: Session, person_ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
+def patient_records(session: Session, person_ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
     """The stored Patient resources of persons (the MPI's candidate loader)."""
     return repo.patients_of_persons(session, person_ids)
+
+
+def sources_of(session: Session, resources: Sequence[dict[str, Any]]) -> dict[str, str | None]:
+    """``Type/id`` → the institution that sent each resource.
+
+    The FHIR bodies do not carry their sender; the store does. Call only after the
+    person's record was authorised (e.g. by :func:`everything`).
+    """
+    keys = {(str(r.get("resourceType")), str(r.get("id"))) for r in resources}
+    return {f"{t}/{i}": org for t, i, org in repo.source_orgs(session, keys)}
 
 
 def _write(

@@ -7,12 +7,10 @@ the rolled-back request.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Header, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yilian.deps import DbSession
@@ -26,7 +24,6 @@ from yilian.kit.errors import (
 )
 from yilian.patients import service as patients
 from yilian.records import service as records
-from yilian.records.models import FhirResource
 from yilian.registry import service as registry
 from yilian.security import rules
 from yilian.security import service as security
@@ -45,22 +42,6 @@ PersonId = Annotated[Text, Path(min_length=1, max_length=32, description="master
 CONSENT_ROLES = frozenset({Role.doctor, Role.specialist, Role.admin})
 
 
-def _sources(session: Session, resources: Sequence[dict[str, Any]]) -> dict[str, str | None]:
-    """``Type/id`` → the institution that sent it.
-
-    ``$everything`` returns the FHIR bodies only; the sender is a column of the
-    store. Read after ``everything`` has authorised the person, never before.
-    """
-    wanted = {timeline.key_of(r) for r in resources}
-    ids = {str(r.get("id")) for r in resources}
-    rows = session.execute(
-        select(FhirResource.resource_type, FhirResource.id, FhirResource.source_org_id).where(
-            FhirResource.id.in_(ids)
-        )
-    )
-    return {f"{t}/{i}": org for t, i, org in rows if f"{t}/{i}" in wanted}
-
-
 def person_record(
     session: Session,
     principal: Principal,
@@ -75,7 +56,7 @@ def person_record(
         raise NotFound(f"no person {person_id} with a Patient record")
     ctx = records.ReadContext(principal, purpose=purpose, break_glass_reason=break_glass_reason)
     resources = records.everything(session, ctx, record_ids[0])
-    sources = _sources(session, resources)
+    sources = records.sources_of(session, resources)
     orgs = registry.organizations_by_ids(session, {o for o in sources.values() if o})
     out = timeline.assemble(resources, sources, {k: o.name for k, o in orgs.items()})
     out["person_id"] = person_id
