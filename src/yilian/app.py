@@ -30,6 +30,20 @@ ROUTER_MODULES = [
     "yilian.records.endpoints",
     "yilian.web.pages",
     "yilian.web.record",
+    "yilian.recognition.endpoints",
+    "yilian.recognition.pages",
+    "yilian.referral.endpoints",
+    "yilian.referral.pages",
+    "yilian.consult.endpoints",
+    "yilian.consult.pages",
+    "yilian.familydoctor.endpoints",
+    "yilian.familydoctor.pages",
+    "yilian.chronic.endpoints",
+    "yilian.chronic.pages",
+    "yilian.surveillance.endpoints",
+    "yilian.surveillance.pages",
+    "yilian.tb.endpoints",
+    "yilian.tb.pages",
 ]
 
 Scope = MutableMapping[str, Any]

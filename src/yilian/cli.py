@@ -18,6 +18,10 @@ COMMAND_MODULES = {
     "yilian.audit.commands": "audit",
     "yilian.synth.commands": "synth",
     "yilian.patients.commands": "link",
+    "yilian.recognition.commands": "recognition",
+    "yilian.familydoctor.commands": "reminders",
+    "yilian.surveillance.commands": "surveil",
+    "yilian.tb.commands": "tb",
 }
 
 

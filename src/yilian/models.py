@@ -13,6 +13,13 @@ MODEL_MODULES = [
     "yilian.registry.models",
     "yilian.patients.models",
     "yilian.records.models",
+    "yilian.recognition.models",
+    "yilian.referral.models",
+    "yilian.consult.models",
+    "yilian.familydoctor.models",
+    "yilian.chronic.models",
+    "yilian.surveillance.models",
+    "yilian.tb.models",
 ]
 
 

@@ -153,6 +153,17 @@ def pick_language(cookie: str | None) -> str:
     return cookie if cookie in LANGUAGES else "zh-CN"
 
 
+def add_messages(messages: dict[str, dict[str, str]]) -> None:
+    """Let a domain register its own UI strings (each entry needs at least "zh-CN")."""
+    for key, entry in messages.items():
+        if "zh-CN" not in entry:
+            raise ValueError(f"UI string {key!r} has no zh-CN text")
+        existing = MESSAGES.get(key)
+        if existing is not None and existing != entry:
+            raise ValueError(f"UI string {key!r} is defined twice with different texts")
+        MESSAGES[key] = entry
+
+
 def translate(lang: str, key: str, **params: object) -> str:
     entry = MESSAGES.get(key)
     text = key if entry is None else entry.get(lang) or entry["zh-CN"]

@@ -1,0 +1,7 @@
+"""API of the chronic domain."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,3 @@
+"""Tables of the chronic domain."""
+
+from __future__ import annotations

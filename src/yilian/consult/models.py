@@ -1,0 +1,3 @@
+"""Tables of the consult domain."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tables of the familydoctor domain."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tables of the recognition domain."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tables of the referral domain."""
+
+from __future__ import annotations

@@ -1,0 +1,7 @@
+"""Web pages of the referral domain."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,1 @@
+"""surveillance domain."""

@@ -1,0 +1,7 @@
+"""API of the surveillance domain."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,3 @@
+"""Tables of the surveillance domain."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tables of the tb domain."""
+
+from __future__ import annotations
