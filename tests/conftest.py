@@ -30,7 +30,7 @@ from yilian.config import Settings  # noqa: E402
 from yilian.db import make_engine, make_sessionmaker  # noqa: E402
 from yilian.models import load_all  # noqa: E402
 
-pytest_plugins = ["tests.fixtures.auth", "tests.fixtures.registry"]
+pytest_plugins = ["tests.fixtures.auth", "tests.fixtures.browser", "tests.fixtures.registry"]
 
 PG_URL = os.environ.get("YILIAN_TEST_PG_URL", "postgresql://localhost:5432/test")
 _pg_state: dict[str, str | None] = {"checked": None, "error": None}

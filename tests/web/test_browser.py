@@ -6,64 +6,18 @@ through ``executablePath`` and never downloads a browser of its own.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
+from tests.fixtures.browser import CHROMIUM_ARGS, chromium_path
 from yilian.registry import service as registry
 from yilian.security import service as security
 from yilian.security.principal import Role
 from yilian.synth.geography import registry_payload
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _chromium() -> str:
-    path = os.environ.get("YILIAN_CHROMIUM") or shutil.which("chromium")
-    if not path:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing: the test command should have installed it")
-        pytest.skip("chromium is not installed (bash run.sh test installs it)")
-    return path
-
-
-@pytest.fixture
-def live_server(app: FastAPI, db_url: str) -> Iterator[str]:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("the browser test runs once, on the embedded database")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -87,7 +41,7 @@ def test_sign_in_and_browse_organisations(live_server: str, seeded: None, tmp_pa
     # The suite runs two workers on two cores; 5 s is too tight for a page under that load.
     expect.set_options(timeout=15_000)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         page = browser.new_page(locale="zh-CN", viewport={"width": 1400, "height": 1000})
         try:
             page.goto(f"{live_server}/ui/organizations")

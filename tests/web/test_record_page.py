@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from tests.conftest import _clear
+from tests.fixtures.browser import CHROMIUM_ARGS, chromium_path
 from tests.records.conftest import (
     entry,
     new_idcard,
@@ -21,7 +22,6 @@ from tests.records.conftest import (
     patient,
     visit_bundle,
 )
-from tests.web.test_browser import CHROMIUM_ARGS, _chromium, live_server
 from yilian.app import create_app
 from yilian.audit.models import AuditEntry
 from yilian.config import Settings
@@ -33,7 +33,6 @@ from yilian.security.principal import Principal, Role
 from yilian.web.record import router as record_router
 
 PASSWORD = "correct-horse-42"
-__all__ = ["live_server"]  # the browser test's server fixture
 Headers = Callable[..., dict[str, str]]
 
 
@@ -258,7 +257,7 @@ def test_record_page_in_a_browser(
     session.commit()
     expect.set_options(timeout=15_000)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         page = browser.new_page(locale="zh-CN", viewport={"width": 1400, "height": 1000})
         try:
             page.goto(f"{live_server}/ui/persons/{person}")
