@@ -17,6 +17,7 @@ from yilian import __version__
 from yilian.config import Settings, get_settings, resolve_keys
 from yilian.db import make_engine, make_sessionmaker
 from yilian.kit.errors import install_error_handlers, operation_outcome
+from yilian.models import load_all
 
 log = logging.getLogger("yilian")
 
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     install_error_handlers(app)
+    load_all()  # every domain's tables and projectors, also those no router imports
     _include_routers(app)
     static = Path(__file__).parent / "web" / "static"
     if static.is_dir():

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from yilian.db import session_scope
 from yilian.kit.errors import YilianError
+from yilian.models import load_all
 from yilian.records import service as records
 from yilian.registry import service as registry
 from yilian.registry.models import Organization
@@ -125,6 +126,7 @@ def seed(
     progress: Progress | None = None,
 ) -> DemoResult:
     """Generate the demo region, load it and ingest it; a seeded database is left as it is."""
+    load_all()  # the domains' projectors see the ingested bundles
     with session_scope(factory) as session:
         if count := _organization_count(session):
             return DemoResult(generated=False, organizations=count)

@@ -23,7 +23,18 @@ MODEL_MODULES = [
 ]
 
 
+# A domain that reacts to stored FHIR resources registers its projectors when its
+# module here is imported (records.projectors.register); the app, the CLI and the
+# tests import them all through load_all.
+PROJECTION_MODULES = [
+    "yilian.recognition.projections",
+    "yilian.chronic.projections",
+    "yilian.surveillance.projections",
+    "yilian.tb.projections",
+]
+
+
 def load_all() -> type[Base]:
-    for name in MODEL_MODULES:
+    for name in (*MODEL_MODULES, *PROJECTION_MODULES):
         importlib.import_module(name)
     return Base

@@ -1,0 +1,3 @@
+"""Projectors of the recognition domain: what it does with resources stored by the exchange."""
+
+from __future__ import annotations
