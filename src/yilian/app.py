@@ -45,6 +45,8 @@ ROUTER_MODULES = [
     "yilian.surveillance.pages",
     "yilian.tb.endpoints",
     "yilian.tb.pages",
+    "yilian.tb.care_endpoints",
+    "yilian.tb.care_pages",
 ]
 
 Scope = MutableMapping[str, Any]

@@ -20,6 +20,7 @@ MODEL_MODULES = [
     "yilian.chronic.models",
     "yilian.surveillance.models",
     "yilian.tb.models",
+    "yilian.tb.care_models",
 ]
 
 
@@ -28,6 +29,7 @@ MODEL_MODULES = [
 # tests import them all through load_all.
 PROJECTION_MODULES = [
     "yilian.recognition.projections",
+    "yilian.familydoctor.projections",
     "yilian.chronic.projections",
     "yilian.surveillance.projections",
     "yilian.tb.projections",

@@ -1,0 +1,3 @@
+"""Projectors of the familydoctor domain."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tables of TB patient management (DOT, visits, outcomes, transfers)."""
+
+from __future__ import annotations

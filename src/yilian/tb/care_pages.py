@@ -1,0 +1,7 @@
+"""Web pages of TB patient management."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
