@@ -20,6 +20,8 @@ from tests.records.conftest import (
     transaction,
     visit_bundle,
 )
+from yilian.audit.models import AuditEntry
+from yilian.patients import service as patients
 from yilian.patients.models import Person
 from yilian.records.models import FhirResource
 from yilian.registry.models import Organization
@@ -314,3 +316,62 @@ def test_everything_spans_institutions_for_one_person(
     types = sorted(e["resource"]["resourceType"] for e in bundle["entry"])
     assert types == sorted(["Patient", "Encounter", "Observation", "Condition"] * 2)
     assert bundle["total"] == 8
+
+
+def test_everything_follows_a_merge_and_an_unmerge_of_the_index(
+    client: TestClient,
+    system_headers: dict[str, str],
+    auth_headers: Callable[..., dict[str, str]],
+    other_org: Organization,
+    session: Session,
+) -> None:
+    """Two records without a shared identifier are two persons until a reviewer merges them."""
+    here = _post(client, system_headers, visit_bundle(patient(id_number=new_idcard()))).json()
+    other = auth_headers(Role.system, organization_id=other_org.id, subject="his-wujiang")
+    there_bundle = visit_bundle(
+        patient(id_number=new_idcard(), given="卫", mrn_system="https://wujiang.example/mrn")
+    )
+    there = _post(client, other, there_bundle).json()
+    here_id = here["entry"][0]["response"]["location"].split("/")[1]
+    there_id = there["entry"][0]["response"]["location"].split("/")[1]
+    persons = patients.persons_of_records(session, [here_id, there_id])
+    assert persons[here_id] != persons[there_id]
+
+    def types_seen() -> list[str]:
+        resp = client.get(f"/fhir/Patient/{here_id}/$everything", headers=system_headers)
+        assert resp.status_code == 200, resp.text
+        return sorted(e["resource"]["resourceType"] for e in resp.json()["entry"])
+
+    assert types_seen() == sorted(["Patient", "Encounter", "Observation", "Condition"])
+    admin = auth_headers(Role.admin)
+    merged = client.post(
+        f"/api/v1/mpi/persons/{persons[there_id]}/merge",
+        json={"into": persons[here_id], "reason": "同一人：核对身份证复印件"},
+        headers=admin,
+    )
+    assert merged.status_code == 200, merged.text
+    # The merged person's resources now read as the survivor's, and under its access decision.
+    assert types_seen() == sorted(["Patient", "Encounter", "Observation", "Condition"] * 2)
+    there_obs = next(e for e in there["entry"] if "Observation" in e["response"]["location"])
+    obs_loc = there_obs["response"]["location"].split("/_history")[0]
+    session.expire_all()
+    before = session.scalar(select(func.count()).select_from(AuditEntry)) or 0
+    assert client.get(f"/fhir/{obs_loc}", headers=system_headers).status_code == 200
+    session.expire_all()
+    read = (
+        session.execute(
+            select(AuditEntry).where(AuditEntry.action == "read").order_by(AuditEntry.seq.desc())
+        )
+        .scalars()
+        .first()
+    )
+    assert read is not None and read.person_id == persons[here_id]
+    assert (session.scalar(select(func.count()).select_from(AuditEntry)) or 0) > before
+
+    undone = client.post(
+        f"/api/v1/mpi/persons/{persons[there_id]}/unmerge",
+        json={"reason": "复核后确认不是同一人"},
+        headers=admin,
+    )
+    assert undone.status_code == 200, undone.text
+    assert types_seen() == sorted(["Patient", "Encounter", "Observation", "Condition"])

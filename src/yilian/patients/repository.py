@@ -36,6 +36,17 @@ def records_of(session: Session, person_ids: Iterable[str]) -> list[PersonRecord
     return list(session.execute(stmt.order_by(PersonRecord.linked_at)).scalars())
 
 
+def persons_of_records(session: Session, resource_ids: Iterable[str]) -> dict[str, str]:
+    wanted = sorted(set(resource_ids))
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):
+        stmt = select(PersonRecord.resource_id, PersonRecord.person_id).where(
+            PersonRecord.resource_id.in_(wanted[start : start + 500])
+        )
+        found.update((r, p) for r, p in session.execute(stmt))
+    return found
+
+
 def persons_by_identifier(session: Session, pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     """``kind:hash`` → person id for the (kind, hash) pairs that are known."""
     wanted = list(set(pairs))

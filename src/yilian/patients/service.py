@@ -331,6 +331,11 @@ def person_of_record(session: Session, resource_id: str) -> str | None:
     return None if record is None else repo.survivor(session, record.person_id)
 
 
+def persons_of_records(session: Session, resource_ids: Iterable[str]) -> dict[str, str]:
+    """Patient resource id → the person it is linked to now (records move on merge/unmerge)."""
+    return repo.persons_of_records(session, resource_ids)
+
+
 def record_ids_of(session: Session, person_id: str) -> list[str]:
     """The Patient resource ids linked to a person."""
     return [r.resource_id for r in repo.records_of(session, [person_id])]

@@ -38,6 +38,7 @@ class FhirResource(Base):
     __table_args__ = (
         Index("ix_fhir_resources_type_effective", "resource_type", "effective"),
         Index("ix_fhir_resources_type_patient", "resource_type", "patient_id"),
+        Index("ix_fhir_resources_patient", "patient_id"),
     )
 
     resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)

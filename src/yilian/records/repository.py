@@ -299,14 +299,10 @@ def by_references(session: Session, resource_type: str, ids: Iterable[str]) -> l
 
 
 def of_person(
-    session: Session, person_id: str, patient_ids: Sequence[str], *, since: datetime | None = None
+    session: Session, patient_ids: Sequence[str], *, since: datetime | None = None
 ) -> list[FhirResource]:
-    """Every resource about a person: linked by person id, or naming one of its Patients."""
-    cond = or_(
-        FhirResource.person_id == person_id,
-        and_(FhirResource.resource_type == "Patient", FhirResource.id.in_(patient_ids)),
-    )
-    stmt = select(FhirResource).where(cond)
+    """Every resource about a person: each names one of the person's Patients (or is one)."""
+    stmt = select(FhirResource).where(FhirResource.patient_id.in_(list(patient_ids)))
     if since is not None:
         stmt = stmt.where(FhirResource.last_updated >= since)
     stmt = stmt.order_by(FhirResource.resource_type, FhirResource.effective, FhirResource.id)

@@ -762,11 +762,18 @@ def update(
 
 
 def _authorise(session: Session, ctx: ReadContext, rows: Sequence[FhirResource]) -> None:
-    """Every person whose data is read goes through the access decision (which audits it)."""
+    """Every person whose data is read goes through the access decision (which audits it).
+
+    The person is found through the Patient a resource is about, as the index links
+    it now: ``person_id`` on the row is who it was filed under at ingestion, which a
+    later merge or unmerge in the index does not rewrite.
+    """
+    owners = patients.persons_of_records(session, {r.patient_id for r in rows if r.patient_id})
     persons: dict[str, FhirResource] = {}
     for row in rows:
-        if row.person_id is not None:
-            persons.setdefault(row.person_id, row)
+        person_id = owners.get(row.patient_id or "")
+        if person_id is not None:
+            persons.setdefault(person_id, row)
         elif row.source_org_id != ctx.principal.organization_id:
             # Not linked to a person (a contained or display-only subject): its sender only.
             raise Forbidden(
@@ -803,10 +810,10 @@ def everything(session: Session, ctx: ReadContext, patient_id: str) -> list[dict
     if row is None:
         raise NotFound(f"Patient/{patient_id} does not exist")
     _authorise(session, ctx, [row])
-    if row.person_id is None:
+    person_id = patients.persons_of_records(session, [patient_id]).get(patient_id)
+    if person_id is None:
         return [to_fhir(row)]
-    record_ids = patients.record_ids_of(session, row.person_id)
-    rows = repo.of_person(session, row.person_id, record_ids)
+    rows = repo.of_person(session, patients.record_ids_of(session, person_id))
     return [to_fhir(r) for r in rows]
 
 
