@@ -89,26 +89,32 @@ def pending(session: Session) -> list[AuditEntry]:
     return [entry for entry, _fields, _keep in session.info.get(_PENDING, [])]
 
 
-def _append(session: Session, entry: AuditEntry) -> None:
+def _append(session: Session, entries: list[AuditEntry]) -> None:
+    """Chain the entries after the head in one step: one lock, one insert, one head update."""
     conn = session.connection()
-    _take_head(conn)
+    _take_head(conn, len(entries))
     head = conn.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID)).one()
-    entry.seq = head.seq
-    entry.prev_hash = head.hash
-    entry.hash = chain.entry_hash(head.hash, {n: getattr(entry, n) for n in chain.HASHED_FIELDS})
-    session.add(entry)
-    session.flush([entry])
-    conn.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(hash=entry.hash))
+    seq, prev = head.seq - len(entries), head.hash
+    for entry in entries:
+        seq += 1
+        entry.seq = seq
+        entry.prev_hash = prev
+        entry.hash = prev = chain.entry_hash(
+            prev, {n: getattr(entry, n) for n in chain.HASHED_FIELDS}
+        )
+    session.add_all(entries)
+    session.flush(entries)
+    conn.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(hash=prev))
 
 
-def _bump(conn: Connection) -> int:
-    stmt = update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=AuditHead.seq + 1)
+def _bump(conn: Connection, n: int) -> int:
+    stmt = update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=AuditHead.seq + n)
     return conn.execute(stmt).rowcount
 
 
-def _take_head(conn: Connection) -> None:
-    """Advance the head by one (the append lock), creating it on first use."""
-    if _bump(conn) == 1:
+def _take_head(conn: Connection, n: int = 1) -> None:
+    """Advance the head by ``n`` (the append lock), creating it on first use."""
+    if _bump(conn, n) == 1:
         return
     last = conn.execute(
         select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
@@ -119,7 +125,7 @@ def _take_head(conn: Connection) -> None:
             conn.execute(insert(AuditHead).values(id=HEAD_ID, seq=start[0], hash=start[1]))
     except IntegrityError:
         pass  # another transaction created it first; its row is what we lock next
-    if _bump(conn) != 1:
+    if _bump(conn, n) != 1:
         raise RuntimeError("audit head could not be created")
 
 
@@ -132,11 +138,8 @@ def _append_pending(session: Session) -> None:
         return
     # Everything else first, so the head lock is the last lock this transaction takes.
     session.flush()
-    kept = session.info.setdefault(_KEPT, [])
-    for entry, fields, keep in queued:
-        _append(session, entry)
-        if keep:
-            kept.append(fields)
+    _append(session, [entry for entry, _fields, _keep in queued])
+    session.info.setdefault(_KEPT, []).extend(fields for _entry, fields, keep in queued if keep)
 
 
 @event.listens_for(Session, "after_commit")
