@@ -9,6 +9,11 @@ schema (dropped afterwards). Bounded by ``--residents``, ``--days`` and ``--max-
     .venv/bin/python bench/fhir_ingest.py                                   # SQLite
     .venv/bin/python bench/fhir_ingest.py --database postgresql://localhost:5432/test
     .venv/bin/python bench/fhir_ingest.py --profile 30                      # cProfile top 30
+    .venv/bin/python bench/fhir_ingest.py --workers 2   # two senders at once, as two server
+                                                        # workers on two cores would take them
+
+With ``--workers N`` the institutions are split across N processes (each institution's
+bundles stay in order in one process) and the figure is all resources over wall time.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import multiprocessing
 import os
 import platform
 import pstats
@@ -31,7 +37,9 @@ from typing import Any
 from yilian.db import make_engine, make_sessionmaker, session_scope
 from yilian.kit.errors import YilianError
 from yilian.migrate import upgrade
+from yilian.models import load_all
 from yilian.records import service as records
+from yilian.records.projectors import registered, unregister
 from yilian.registry import service as registry
 from yilian.security.principal import Principal, Role
 from yilian.synth.demo import generate_demo, iter_demo_bundles
@@ -61,23 +69,19 @@ def _system(code: str, organization_id: str) -> Principal:
     )
 
 
-def run(url: str, out_dir: Path, max_seconds: float, profile: int) -> dict[str, Any]:
-    upgrade(url)
+def _send(
+    url: str, bundles: list[tuple[str, dict[str, Any]]], org_ids: dict[str, str], profile: int
+) -> dict[str, Any]:
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
-    with session_scope(factory) as session:
-        org_ids = registry.load_registry(session, **read_registry(out_dir)).organization_ids
-    bundles = [(p.name.split(".")[0], json.loads(data)) for p, data in iter_demo_bundles(out_dir)]
     profiler = cProfile.Profile() if profile else None
     resources = done = 0
     refused: dict[str, int] = {}
     sizes: list[int] = []
-    start, cpu = time.perf_counter(), time.process_time()
+    cpu = time.process_time()
     if profiler:
         profiler.enable()
     for code, bundle in bundles:
-        if time.perf_counter() - start > max_seconds:
-            break
         org_id = org_ids.get(code)
         if org_id is None:
             refused["unknown institution"] = refused.get("unknown institution", 0) + 1
@@ -93,7 +97,6 @@ def run(url: str, out_dir: Path, max_seconds: float, profile: int) -> dict[str, 
             resources += n
             done += 1
             sizes.append(n)
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     if profiler:
         profiler.disable()
         stats = pstats.Stats(profiler, stream=sys.stderr)
@@ -102,10 +105,55 @@ def run(url: str, out_dir: Path, max_seconds: float, profile: int) -> dict[str, 
     engine.dispose()
     return {
         "bundles": done,
-        "of": len(bundles),
         "resources": resources,
+        "cpu": time.process_time() - cpu,
+        "sizes": sizes,
+        "refused": refused,
+    }
+
+
+def _send_star(args: tuple[str, list[tuple[str, dict[str, Any]]], dict[str, str], int]) -> Any:
+    return _send(*args)
+
+
+def run(
+    url: str, out_dir: Path, max_bundles: int, profile: int, workers: int, projectors: bool
+) -> dict[str, Any]:
+    upgrade(url)
+    load_all()  # the domains' projectors run during ingestion, as in the server
+    if not projectors:
+        for rtype, fns in registered().items():
+            for fn in fns:
+                unregister(rtype, fn)
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    with session_scope(factory) as session:
+        org_ids = registry.load_registry(session, **read_registry(out_dir)).organization_ids
+    engine.dispose()
+    bundles = [(p.name.split(".")[0], json.loads(data)) for p, data in iter_demo_bundles(out_dir)]
+    bundles = bundles[:max_bundles] if max_bundles else bundles
+    shares: list[list[tuple[str, dict[str, Any]]]] = [[] for _ in range(workers)]
+    owner: dict[str, int] = {}
+    for code, bundle in bundles:
+        shares[owner.setdefault(code, len(owner) % workers)].append((code, bundle))
+    start = time.perf_counter()
+    if workers == 1:
+        parts = [_send(url, bundles, org_ids, profile)]
+    else:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_send_star, [(url, share, org_ids, 0) for share in shares])
+    elapsed = time.perf_counter() - start
+    sizes = [n for part in parts for n in part["sizes"]]
+    refused: dict[str, int] = {}
+    for part in parts:
+        for reason, n in part["refused"].items():
+            refused[reason] = refused.get(reason, 0) + n
+    return {
+        "bundles": sum(p["bundles"] for p in parts),
+        "of": len(bundles),
+        "resources": sum(p["resources"] for p in parts),
         "seconds": elapsed,
-        "cpu": cpu,
+        "cpu": sum(p["cpu"] for p in parts),
         "mean_size": statistics.mean(sizes) if sizes else 0.0,
         "max_size": max(sizes, default=0),
         "refused": refused,
@@ -117,7 +165,11 @@ def main() -> None:
     ap.add_argument("--residents", type=int, default=2000)
     ap.add_argument("--days", type=int, default=7)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--max-seconds", type=float, default=120.0, help="stop ingesting after this")
+    ap.add_argument("--max-bundles", type=int, default=0, help="send only the first N bundles")
+    ap.add_argument("--workers", type=int, default=1, help="sending processes")
+    ap.add_argument(
+        "--bare", action="store_true", help="the exchange alone, without the domains' projectors"
+    )
     ap.add_argument("--database", default="sqlite", help="'sqlite' or a postgresql:// URL")
     ap.add_argument("--out", type=Path, help="keep the generated region here (reused if present)")
     ap.add_argument("--profile", type=int, default=0, help="print the top N cProfile entries")
@@ -141,7 +193,7 @@ def main() -> None:
             sep = "&" if "?" in args.database else "?"
             url, backend = f"{args.database}{sep}options=-csearch_path%3D{schema}", "PostgreSQL"
         try:
-            r = run(url, out_dir, args.max_seconds, args.profile)
+            r = run(url, out_dir, args.max_bundles, args.profile, args.workers, not args.bare)
         finally:
             if schema:
                 subprocess.run(
@@ -149,10 +201,11 @@ def main() -> None:
                 )
     s = r["seconds"]
     print(
-        f"{backend}: {r['resources']} resources in {r['bundles']}/{r['of']} bundles "
+        f"{backend}, {args.workers} worker(s): {r['resources']} resources in "
+        f"{r['bundles']}/{r['of']} bundles "
         f"(mean {r['mean_size']:.1f}, max {r['max_size']} entries) in {s:.1f}s: "
         f"{r['resources'] / s:.0f} resources/s, {r['bundles'] / s:.1f} bundles/s; "
-        f"this process used {r['cpu']:.1f} CPU s ({r['resources'] / r['cpu']:.0f} resources "
+        f"the senders used {r['cpu']:.1f} CPU s ({r['resources'] / r['cpu']:.0f} resources "
         "per CPU s: less sensitive to other load on the machine)"
     )
     print(f"load average {os.getloadavg()[0]:.2f}")

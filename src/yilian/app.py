@@ -31,6 +31,7 @@ ROUTER_MODULES = [
     "yilian.records.endpoints",
     "yilian.web.pages",
     "yilian.web.record",
+    "yilian.web.mpi",
     "yilian.recognition.endpoints",
     "yilian.recognition.pages",
     "yilian.referral.endpoints",

@@ -8,6 +8,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,14 @@ class Settings(BaseSettings):
     page_size_max: int = 500
 
     default_language: str = "zh-CN"
+
+    # Sharing for a person who has recorded no consent choice: "none" (care
+    # relationships only), "consortium" (partners of the institutions treating them,
+    # the 医联体 reading of 004 附件1) or "region". A recorded choice always wins.
+    sharing_default: Literal["none", "consortium", "region"] = "none"
+    # Master patient index: match probability that links automatically / queues a review.
+    mpi_link_threshold: float = Field(default=0.99, gt=0, le=1)
+    mpi_review_threshold: float = Field(default=0.5, gt=0, le=1)
 
 
 def _key_file(settings: Settings) -> Path:

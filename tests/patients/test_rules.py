@@ -40,3 +40,22 @@ def test_identifiers_conflict() -> None:
     assert not identifiers_conflict("A", "A")
     assert not identifiers_conflict("A", None)
     assert not identifiers_conflict(None, None)
+
+
+def test_thresholds_come_from_the_installation_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from yilian.config import get_settings
+    from yilian.patients.service import configured_thresholds
+
+    monkeypatch.setenv("YILIAN_MPI_LINK_THRESHOLD", "0.97")
+    monkeypatch.setenv("YILIAN_MPI_REVIEW_THRESHOLD", "0.6")
+    get_settings.cache_clear()
+    try:
+        assert configured_thresholds() == Thresholds(link=0.97, review=0.6)
+        monkeypatch.setenv("YILIAN_MPI_REVIEW_THRESHOLD", "0.98")
+        get_settings.cache_clear()
+        with pytest.raises(ValueError, match="review <= link"):
+            configured_thresholds()
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert configured_thresholds() == DEFAULT_THRESHOLDS

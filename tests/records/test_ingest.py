@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -243,11 +244,40 @@ def test_mistyped_id_number_does_not_fail_the_transaction(
     bad_pat = patient(id_number="310118198005171230")  # wrong check digit
     resp = _post(client, system_headers, transaction(entry(bad_pat), entry(patient())))
     assert resp.status_code == 200, resp.text
-    assert [e["response"]["status"] for e in resp.json()["entry"]] == [
-        "201 Created",
-        "201 Created",
-    ]
+    entries = resp.json()["entry"]
+    assert [e["response"]["status"] for e in entries] == ["201 Created", "201 Created"]
     assert _count(session, "Patient") == 2
+    # ... but the sender is told, with a warning naming the element, and the value masked.
+    (warning,) = entries[0]["response"]["outcome"]["issue"]
+    assert warning["severity"] == "warning"
+    assert warning["expression"] == ["Bundle.entry[0].resource.identifier[1].value"]
+    assert "GB 11643" in warning["diagnostics"]
+    assert "310118198005171230" not in warning["diagnostics"]
+    assert "outcome" not in entries[1]["response"]
+
+
+def test_personal_identifiers_are_encrypted_in_the_stored_json(
+    client: TestClient, system_headers: dict[str, str], session: Session
+) -> None:
+    id_number = new_idcard()
+    pat = patient(id_number=id_number, insurance="SH12345678")
+    pat["telecom"] = [{"system": "phone", "value": "13812345678"}]
+    resp = _post(client, system_headers, transaction(entry(pat)))
+    assert resp.status_code == 200, resp.text
+    location = resp.json()["entry"][0]["response"]["location"].split("/_history")[0]
+    raw = session.execute(select(FhirResource.resource)).scalar_one()
+    stored = json.dumps(raw, ensure_ascii=False)
+    for secret in (id_number, "SH12345678", "13812345678"):
+        assert secret not in stored
+    assert stored.count("yl-enc:v1:") == 3
+    # An authorised reader gets the resource as it was sent ...
+    read = client.get(f"/fhir/{location}", headers=system_headers).json()
+    values = {i["value"] for i in read["identifier"]}
+    assert {id_number, "SH12345678"} <= values
+    assert read["telecom"][0]["value"] == "13812345678"
+    # ... and sending it again is recognised as unchanged despite the random nonce.
+    again = _post(client, system_headers, transaction(entry(pat))).json()
+    assert again["entry"][0]["response"]["etag"] == 'W/"1"'
 
 
 def test_put_creates_then_updates_and_guards_other_institutions(

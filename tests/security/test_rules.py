@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -235,3 +236,21 @@ def test_organisation_roles() -> None:
     assert rules.organization_problem(Role.doctor, "org") is None
     assert rules.organization_problem(Role.admin, None) is None
     assert rules.organization_problem(Role.commission, None) is None
+
+
+def test_default_sharing_policy_applies_only_to_a_person_without_a_choice() -> None:
+    """Settings.sharing_default stands in for consent until the person records a choice."""
+    facts = PersonFacts(relationships=(rel(org=PARTNER),), consortium_partners=frozenset({PARTNER}))
+    assert not rules.decide(ask(), facts, NOW).allowed  # "none": care relationships only
+    by_default = replace(ask(), default_scope=rules.SCOPE_CONSORTIUM)
+    decision = rules.decide(by_default, facts, NOW)
+    assert decision.allowed and decision.basis == "default sharing policy: consortium"
+    assert rules.needs_consortium_lookup(by_default, facts, NOW)
+    region = replace(ask(org=OTHER), default_scope=rules.SCOPE_REGION)
+    assert rules.decide(region, PersonFacts(), NOW).basis == "default sharing policy: region"
+    # A withdrawal is a choice: the default no longer speaks for this person.
+    withdrawn = replace(
+        facts, consents=(ConsentGrant(rules.SCOPE_CONSORTIUM, status=rules.CONSENT_WITHDRAWN),)
+    )
+    assert not rules.decide(by_default, withdrawn, NOW).allowed
+    assert not rules.decide(region, replace(withdrawn, relationships=()), NOW).allowed

@@ -13,8 +13,6 @@ from yilian.kit.errors import YilianError
 from yilian.patients import rules, service
 from yilian.records.service import patient_records
 
-_DEFAULT = rules.DEFAULT_THRESHOLDS
-
 
 def _fail(message: str, code: int = 1) -> NoReturn:
     """One line on stderr and a non-zero exit; no stack trace reaches the operator."""
@@ -26,16 +24,24 @@ def link(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="report what would change, change nothing"
     ),
-    link_threshold: float = typer.Option(
-        _DEFAULT.link, "--link-threshold", help="match probability that links automatically"
+    link_threshold: float | None = typer.Option(
+        None,
+        "--link-threshold",
+        help="match probability that links automatically (default: YILIAN_MPI_LINK_THRESHOLD)",
     ),
-    review_threshold: float = typer.Option(
-        _DEFAULT.review, "--review-threshold", help="match probability that queues a review"
+    review_threshold: float | None = typer.Option(
+        None,
+        "--review-threshold",
+        help="match probability that queues a review (default: YILIAN_MPI_REVIEW_THRESHOLD)",
     ),
 ) -> None:
     """Re-link every stored Patient record in one batch, keeping existing person ids."""
     try:
-        thresholds = rules.Thresholds(link=link_threshold, review=review_threshold)
+        settings = get_settings()
+        thresholds = rules.Thresholds(
+            link=settings.mpi_link_threshold if link_threshold is None else link_threshold,
+            review=settings.mpi_review_threshold if review_threshold is None else review_threshold,
+        )
     except ValueError as exc:
         _fail(str(exc))
     engine = make_engine(get_settings().database_url)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from yilian.audit import service as audit
+from yilian.config import get_settings
 from yilian.db import new_id, utcnow
 from yilian.kit import idcard
 from yilian.kit.crypto import get_cipher, mask, mask_name
@@ -89,6 +90,33 @@ def _kind(identifier: dict[str, Any]) -> str | None:
         if coding.get("system") == V2_0203 and coding.get("code") in _IDCARD_TYPE_CODES:
             return IDCARD
     return MRN if system else None
+
+
+def is_personal_identifier(identifier: dict[str, Any]) -> bool:
+    """Whether an identifier is one a person carries everywhere (身份证号, 医保卡号, 健康卡号)."""
+    return _kind(identifier) in RELIABLE_KINDS
+
+
+def unverified_identifiers(patient: dict[str, Any]) -> list[dict[str, str]]:
+    """The 身份证号 of a Patient that fail GB 11643: field and reason, value masked."""
+    found: list[dict[str, str]] = []
+    for i, ident in enumerate(patient.get("identifier") or []):
+        raw = ident.get("value") if isinstance(ident, dict) else None
+        if not isinstance(raw, str) or not raw.strip() or _kind(ident) != IDCARD:
+            continue
+        try:
+            idcard.parse(norm.halfwidth(raw).replace(" ", ""))
+        except idcard.InvalidIdCard as exc:
+            found.append(
+                {
+                    "field": f"Patient.identifier[{i}].value",
+                    "message": (
+                        f"身份证号 {mask(raw)} is not a valid GB 11643 number ({exc}): stored, "
+                        "but it links no one until corrected"
+                    ),
+                }
+            )
+    return found
 
 
 def patient_identifiers(
@@ -222,9 +250,10 @@ def resolve_patient(
     source_org_id: str | None,
     *,
     load_candidates: CandidateLoader | None = None,
-    thresholds: rules.Thresholds = rules.DEFAULT_THRESHOLDS,
+    thresholds: rules.Thresholds | None = None,
 ) -> str:
     """Link the Patient resource (its ``id`` set) to a person, creating one if needed; the id."""
+    thresholds = thresholds or configured_thresholds()
     resource_id = patient.get("id")
     if not isinstance(resource_id, str) or not resource_id:
         raise ValueError("resolve_patient needs the stored Patient's id")
@@ -334,6 +363,16 @@ def person_of_record(session: Session, resource_id: str) -> str | None:
 def persons_of_records(session: Session, resource_ids: Iterable[str]) -> dict[str, str]:
     """Patient resource id → the person it is linked to now (records move on merge/unmerge)."""
     return repo.persons_of_records(session, resource_ids)
+
+
+def record_ids_by_person(session: Session, person_ids: Iterable[str]) -> dict[str, str]:
+    """Patient resource id → person, for every record linked to these persons."""
+    wanted = sorted(set(person_ids))
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):
+        part = repo.records_of(session, wanted[start : start + 500])
+        found.update((r.resource_id, r.person_id) for r in part)
+    return found
 
 
 def record_ids_of(session: Session, person_id: str) -> list[str]:
@@ -587,6 +626,12 @@ class MatchCandidate:
     patient: dict[str, Any]  # one stored Patient of the person, identifiers masked
 
 
+def configured_thresholds() -> rules.Thresholds:
+    """The link and review thresholds of this installation (YILIAN_MPI_*_THRESHOLD)."""
+    settings = get_settings()
+    return rules.Thresholds(link=settings.mpi_link_threshold, review=settings.mpi_review_threshold)
+
+
 def match_grade(probability: float, thresholds: rules.Thresholds) -> str:
     """The FHIR match-grade of a probability: link → certain, review → probable, else possible."""
     decision = rules.decide(probability, thresholds)
@@ -613,11 +658,12 @@ def find_matches(
     patient: dict[str, Any],
     load_patients: CandidateLoader,
     *,
-    thresholds: rules.Thresholds = rules.DEFAULT_THRESHOLDS,
+    thresholds: rules.Thresholds | None = None,
     only_certain: bool = False,
     count: int | None = None,
 ) -> list[MatchCandidate]:
     """The persons a Patient may be, most probable first; creates and links nothing ($match)."""
+    thresholds = thresholds or configured_thresholds()
     identifiers = patient_identifiers(patient, None)
     reliable = [i for i in identifiers if i.kind in RELIABLE_KINDS]
     known = repo.persons_by_identifier(session, [(i.kind, i.value_hash) for i in reliable])
@@ -679,7 +725,7 @@ def relink(
     principal: Principal | None,
     load_patients: CandidateLoader,
     *,
-    thresholds: rules.Thresholds = rules.DEFAULT_THRESHOLDS,
+    thresholds: rules.Thresholds | None = None,
     dry_run: bool = False,
     model: dict[str, Any] | None = None,
 ) -> RelinkSummary:
@@ -689,6 +735,7 @@ def relink(
     with no record is merged (logged, so ``unmerge`` undoes it) into the person that
     received most of its records, so that its id keeps resolving.
     """
+    thresholds = thresholds or configured_thresholds()
     records = repo.all_records(session)
     bodies = {
         str(body.get("id")): body

@@ -55,5 +55,10 @@ def project(session: Session, stored: StoredResource) -> None:
         fn(session, stored)
 
 
+def registered() -> dict[str, list[Projector]]:
+    """Resource type → the projectors registered for it (a copy)."""
+    return {rtype: list(fns) for rtype, fns in _PROJECTORS.items() if fns}
+
+
 def has_projectors() -> bool:
     return any(_PROJECTORS.values())

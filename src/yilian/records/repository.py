@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Row,
     Select,
     Table,
     and_,
@@ -139,20 +140,6 @@ def by_keys(session: Session, keys: Iterable[tuple[str, str]]) -> list[FhirResou
             _pairs_in(FhirResource.resource_type, FhirResource.id, part)
         )
         found.extend(session.execute(stmt).scalars())
-    return found
-
-
-def patients_of_persons(
-    session: Session, person_ids: Iterable[str]
-) -> list[tuple[str, dict[str, Any]]]:
-    """(person id, Patient resource) of every stored Patient of these persons."""
-    wanted = sorted(set(person_ids))
-    found: list[tuple[str, dict[str, Any]]] = []
-    for part in _chunks(wanted):
-        stmt = select(FhirResource.person_id, FhirResource.resource).where(
-            FhirResource.resource_type == "Patient", FhirResource.person_id.in_(part)
-        )
-        found.extend((pid, body) for pid, body in session.execute(stmt) if pid is not None)
     return found
 
 
@@ -300,13 +287,22 @@ def by_references(session: Session, resource_type: str, ids: Iterable[str]) -> l
 
 def of_person(
     session: Session, patient_ids: Sequence[str], *, since: datetime | None = None
-) -> list[FhirResource]:
-    """Every resource about a person: each names one of the person's Patients (or is one)."""
-    stmt = select(FhirResource).where(FhirResource.patient_id.in_(list(patient_ids)))
+) -> list[Row[Any]]:
+    """Every resource about a person: each names one of the person's Patients (or is one).
+
+    Plain rows, not ORM objects: a record of hundreds of resources is only read.
+    """
+    stmt = select(
+        FhirResource.resource_type,
+        FhirResource.id,
+        FhirResource.version_id,
+        FhirResource.last_updated,
+        FhirResource.resource,
+    ).where(FhirResource.patient_id.in_(list(patient_ids)))
     if since is not None:
         stmt = stmt.where(FhirResource.last_updated >= since)
     stmt = stmt.order_by(FhirResource.resource_type, FhirResource.effective, FhirResource.id)
-    return list(session.execute(stmt).scalars())
+    return list(session.execute(stmt).all())
 
 
 def source_orgs(

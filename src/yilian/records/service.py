@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
 from sqlalchemy import ColumnElement, false
@@ -34,7 +34,7 @@ from yilian.kit.errors import (
     YilianError,
 )
 from yilian.patients import service as patients
-from yilian.records import indexing, projectors, validation
+from yilian.records import indexing, projectors, protection, validation
 from yilian.records import repository as repo
 from yilian.records.indexing import SPECS
 from yilian.records.models import FhirResource
@@ -83,6 +83,7 @@ class _Entry:
     if_none_exist: str | None = None
     put_id: str | None = None
     identifier_key: str | None = None
+    warnings: list[dict[str, str]] = field(default_factory=list)
     # Decided per attempt:
     id: str = ""
     existing: Current | None = None
@@ -104,6 +105,7 @@ class Outcome:
     last_updated: datetime
     created: bool
     resource: dict[str, Any]
+    warnings: tuple[dict[str, str], ...] = ()
 
     @property
     def status(self) -> int:
@@ -158,9 +160,16 @@ def _stored_body(resource: dict[str, Any], resource_id: str) -> dict[str, Any]:
     return body
 
 
-def to_fhir(row: FhirResource) -> dict[str, Any]:
+class StoredRow(Protocol):
+    resource_type: str
+    version_id: int
+    last_updated: datetime
+    resource: dict[str, Any]
+
+
+def to_fhir(row: StoredRow) -> dict[str, Any]:
     """The stored resource with ``meta.versionId`` and ``meta.lastUpdated``."""
-    body = dict(row.resource)
+    body = dict(protection.reveal(row.resource_type, row.resource))
     meta = dict(body.get("meta") or {})
     meta["versionId"] = str(row.version_id)
     meta["lastUpdated"] = _instant(row.last_updated)
@@ -287,6 +296,10 @@ def _check_entry(entry: _Entry, source_org_id: str | None) -> None:
             patients.patient_identifiers(entry.resource, source_org_id)
         except YilianError as exc:
             raise _relocate(exc, "Patient", entry.where) from None
+        entry.warnings = [
+            {"field": w["field"].replace("Patient", entry.where, 1), "message": w["message"]}
+            for w in patients.unverified_identifiers(entry.resource)
+        ]
     entry.identifier_key = business_key(entry.resource)
 
 
@@ -473,8 +486,10 @@ def _link_persons(
 
 
 def patient_records(session: Session, person_ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
-    """The stored Patient resources of persons (the MPI's candidate loader)."""
-    return repo.patients_of_persons(session, person_ids)
+    """The stored Patient resources of persons, as the index links them now (MPI candidates)."""
+    owner = patients.record_ids_by_person(session, person_ids)
+    rows = repo.by_keys(session, [("Patient", rid) for rid in owner])
+    return [(owner[r.id], protection.reveal("Patient", r.resource)) for r in rows]
 
 
 def sources_of(session: Session, resources: Sequence[dict[str, Any]]) -> dict[str, str | None]:
@@ -515,7 +530,9 @@ def _store(
     for e in entries:
         if e.existing is not None and not e.matched:
             row = stored_rows.get((e.resource_type, e.id))
-            e.unchanged = row is not None and row.resource == _stored_body(e.resource, e.id)
+            e.unchanged = row is not None and protection.reveal(
+                row.resource_type, row.resource
+            ) == _stored_body(e.resource, e.id)
     _link_persons(session, entries, principal, source)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -528,7 +545,13 @@ def _store(
             row = stored_rows[(e.resource_type, e.id)]
             outcomes.append(
                 Outcome(
-                    e.resource_type, e.id, row.version_id, row.last_updated, False, to_fhir(row)
+                    e.resource_type,
+                    e.id,
+                    row.version_id,
+                    row.last_updated,
+                    False,
+                    to_fhir(row),
+                    tuple(e.warnings),
                 )
             )
             continue
@@ -542,7 +565,7 @@ def _store(
             "patient_id": e.patient_id,
             "identifier_key": e.identifier_key,
             "effective": indexing.effective(body),
-            "resource": body,
+            "resource": protection.protect(e.resource_type, body),
         }
         if e.existing is None:
             inserts.append(
@@ -576,7 +599,13 @@ def _store(
         }
         outcomes.append(
             Outcome(
-                e.resource_type, e.id, e.version_id, now, e.existing is None, {**body, "meta": meta}
+                e.resource_type,
+                e.id,
+                e.version_id,
+                now,
+                e.existing is None,
+                {**body, "meta": meta},
+                tuple(e.warnings),
             )
         )
     repo.insert_resources(session, inserts)
@@ -647,16 +676,32 @@ def _ingest(
     return outcomes
 
 
-def _response_entry(out: Outcome) -> dict[str, Any]:
+def warning_outcome(warnings: Sequence[dict[str, str]]) -> dict[str, Any]:
+    """An OperationOutcome of warnings: stored, but the sender should correct something."""
     return {
-        "fullUrl": f"{out.resource_type}/{out.id}",
-        "response": {
-            "status": "201 Created" if out.created else "200 OK",
-            "location": out.location,
-            "etag": f'W/"{out.version_id}"',
-            "lastModified": _instant(out.last_updated),
-        },
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "warning",
+                "code": "value",
+                "diagnostics": w["message"],
+                "expression": [w["field"]],
+            }
+            for w in warnings
+        ],
     }
+
+
+def _response_entry(out: Outcome) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "status": "201 Created" if out.created else "200 OK",
+        "location": out.location,
+        "etag": f'W/"{out.version_id}"',
+        "lastModified": _instant(out.last_updated),
+    }
+    if out.warnings:
+        response["outcome"] = warning_outcome(out.warnings)
+    return {"fullUrl": f"{out.resource_type}/{out.id}", "response": response}
 
 
 def _error_entry(exc: YilianError) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from dataclasses import replace
 from sqlalchemy.orm import Session
 
 from yilian.audit import service as audit
+from yilian.config import get_settings
 from yilian.db import utcnow
 from yilian.kit.errors import Forbidden, Unprocessable
 from yilian.security import repository, rules
@@ -42,6 +43,7 @@ def decide(
         organization_id=principal.organization_id,
         purpose=purpose,
         break_glass_reason=break_glass_reason,
+        default_scope=get_settings().sharing_default,
     )
     facts = repository.person_facts(session, person_id, now)
     if principal.organization_id and rules.needs_consortium_lookup(request, facts, now):

@@ -29,6 +29,9 @@ SCOPE_REGION = "region"
 CONSENT_SCOPES = (SCOPE_ORGANIZATION, SCOPE_CONSORTIUM, SCOPE_REGION)
 CONSENT_ACTIVE = "active"
 CONSENT_WITHDRAWN = "withdrawn"
+# Not a record: the region's default sharing policy standing in for a person's choice.
+CONSENT_DEFAULT = "default"
+SHARING_DEFAULTS = ("none", SCOPE_CONSORTIUM, SCOPE_REGION)
 
 PURPOSE_TREATMENT = "treatment"
 PURPOSE_PUBLIC_HEALTH = "public_health"
@@ -80,6 +83,8 @@ class AccessRequest:
     organization_id: str | None
     purpose: str
     break_glass_reason: str | None = None
+    # The sharing policy for a person who has recorded no choice (Settings.sharing_default).
+    default_scope: str = "none"
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,23 @@ def active_consents(consents: Iterable[ConsentGrant]) -> list[ConsentGrant]:
     return [c for c in consents if c.status == CONSENT_ACTIVE]
 
 
+def consents_in_force(request: AccessRequest, facts: PersonFacts) -> list[ConsentGrant]:
+    """The person's own active choices; with none on record, the default sharing policy.
+
+    A withdrawal is a choice: someone who withdrew is never shared by default.
+    """
+    if facts.consents:
+        return active_consents(facts.consents)
+    if request.default_scope in (SCOPE_CONSORTIUM, SCOPE_REGION):
+        return [ConsentGrant(scope=request.default_scope, status=CONSENT_DEFAULT)]
+    return []
+
+
+def _basis(grant: ConsentGrant) -> str:
+    origin = "default sharing policy" if grant.status == CONSENT_DEFAULT else "consent"
+    return f"{origin}: {grant.scope}"
+
+
 def consortium_anchors(facts: PersonFacts, now: datetime) -> frozenset[str]:
     """Organisations whose treating/contract relationship a consortium consent extends."""
     return frozenset(
@@ -120,7 +142,7 @@ def needs_consortium_lookup(request: AccessRequest, facts: PersonFacts, now: dat
     """Whether the decision depends on consortium membership (so the caller must look it up)."""
     return (
         request.organization_id is not None
-        and any(c.scope == SCOPE_CONSORTIUM for c in active_consents(facts.consents))
+        and any(c.scope == SCOPE_CONSORTIUM for c in consents_in_force(request, facts))
         and bool(consortium_anchors(facts, now))
     )
 
@@ -135,16 +157,17 @@ def decide(request: AccessRequest, facts: PersonFacts, now: datetime) -> AccessD
                 for r in facts.relationships
             ):
                 return AccessDecision(True, f"care relationship: {kind}")
-        consents = active_consents(facts.consents)
-        if any(c.scope == SCOPE_ORGANIZATION and c.organization_id == org for c in consents):
-            return AccessDecision(True, "consent: organization")
-        if any(c.scope == SCOPE_CONSORTIUM for c in consents) and (
-            consortium_anchors(facts, now) & facts.consortium_partners
-        ):
-            return AccessDecision(True, "consent: consortium")
-        # The platform serves one region, so every organisation on it is in the region.
-        if any(c.scope == SCOPE_REGION for c in consents):
-            return AccessDecision(True, "consent: region")
+        anchors = consortium_anchors(facts, now)
+        consents = consents_in_force(request, facts)
+        # Narrowest first, so the audit names the most specific basis.
+        for c in sorted(consents, key=lambda c: CONSENT_SCOPES.index(c.scope)):
+            if c.scope == SCOPE_ORGANIZATION and c.organization_id == org:
+                return AccessDecision(True, _basis(c))
+            if c.scope == SCOPE_CONSORTIUM and anchors & facts.consortium_partners:
+                return AccessDecision(True, _basis(c))
+            # The platform serves one region, so every organisation on it is in the region.
+            if c.scope == SCOPE_REGION:
+                return AccessDecision(True, _basis(c))
     if request.role in PUBLIC_HEALTH_ROLES and request.purpose == PURPOSE_PUBLIC_HEALTH:
         return AccessDecision(True, BASIS_PUBLIC_HEALTH)
     reason = (request.break_glass_reason or "").strip()
