@@ -42,7 +42,9 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-DbSession = Annotated[Session, Depends(get_session)]
+# "function" scope: the commit happens before the response is sent, so a client that
+# is told 201 (or follows a 303) finds the data, and a failing commit is its error.
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi.testclient import TestClient
+from pytest import MonkeyPatch
+from sqlalchemy.orm import Session
 
 
 def test_health_reports_database_ok(client: TestClient) -> None:
@@ -50,3 +54,21 @@ def test_openapi_docs_are_served(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
     assert spec["info"]["title"].startswith("yilian")
+
+
+def test_the_commit_happens_before_the_response_is_sent(
+    client: TestClient, auth_headers: Callable[..., dict[str, str]], monkeypatch: MonkeyPatch
+) -> None:
+    """A client told 200 must find its data committed; a failing commit is the client's error."""
+    from yilian import deps
+
+    def failing_commit(session: Session, ok: bool) -> None:
+        session.rollback()
+        session.close()
+        if ok:
+            raise RuntimeError("the database went away at commit")
+
+    monkeypatch.setattr(deps, "_finish", failing_commit)
+    resp = client.get("/api/v1/regions", headers=auth_headers("admin"))
+    assert resp.status_code == 500
+    assert "Traceback" not in resp.text
