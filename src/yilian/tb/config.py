@@ -1,0 +1,43 @@
+"""Policy numbers of TB genomic drug-resistance prediction and transmission clusters.
+
+Seed 000 (长三角区域结核病协同防控中心) asks for a regional 结核分枝杆菌全基因组测序数据库及分析平台
+on the WHO catalogue of mutations; the thresholds below are the usual ones of that kind
+of platform (TB-Profiler's defaults, the WHO catalogue's methods, the 12/5 SNP cluster
+cut-offs of Walker et al. 2013), configurable through ``YILIAN_TB_*``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TbSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="YILIAN_TB_", extra="ignore")
+
+    # Below this read depth a call is "not determined", never absent (TB-Profiler --min_depth 10).
+    min_depth: int = Field(default=10, ge=1)
+    # Calls below this allele frequency are ignored (TB-Profiler --min_af 0.1).
+    min_af: float = Field(default=0.1, ge=0.0, le=1.0)
+    # A resistance call below this frequency is flagged heteroresistant (WHO catalogue
+    # 2023 methods: variants at AF >= 0.75 count as present in the grading).
+    fixed_af: float = Field(default=0.75, ge=0.0, le=1.0)
+    # Transmission cluster threshold and the "recent transmission" one (Walker et al.,
+    # Lancet Infect Dis 2013: <= 12 SNPs compatible, <= 5 recent transmission).
+    cluster_snps: int = Field(default=12, ge=0)
+    recent_snps: int = Field(default=5, ge=0)
+    # Genes masked from SNP distances (repetitive PE/PPE families) as name prefixes, and
+    # extra masked ranges "start-end" on H37Rv.
+    mask_gene_prefixes: list[str] = Field(default_factory=lambda: ["PE", "PPE"])
+    mask_ranges: list[str] = Field(default_factory=list)
+    # Catalogue versions ``yilian tb catalogue import`` accepts (expert-rules CATALOGUE_NAME).
+    accepted_catalogues: list[str] = Field(default_factory=lambda: ["WHO-UCN-GTB-PCI-2023.5"])
+    # Largest VCF upload accepted (bytes, after decompression).
+    max_vcf_bytes: int = Field(default=50_000_000, ge=1)
+
+
+@lru_cache
+def get_tb_settings() -> TbSettings:
+    return TbSettings()

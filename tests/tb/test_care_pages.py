@@ -1,0 +1,109 @@
+"""TB patient-management pages: worklist, case page, indicators, and a missed dose in a browser."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from tests.fixtures.auth import TEST_PASSWORD
+from tests.fixtures.browser import CHROMIUM_ARGS, chromium_path
+from yilian.patients.models import Person
+from yilian.registry.models import Organization, Region
+from yilian.security.principal import Principal, Role
+from yilian.tb import care_service
+from yilian.tb.care_models import TbCase
+from yilian.tb.care_schemas import CaseCreate
+
+
+@pytest.fixture
+def org(make_region: Callable[..., Region], make_org: Callable[..., Organization]) -> Organization:
+    sh = make_region(name="上海市", level="province")
+    city = make_region(name="上海市辖区", level="city", parent=sh)
+    return make_org(name="新华街道社区卫生服务中心", region=city)
+
+
+@pytest.fixture
+def case(session: Session, org: Organization) -> TbCase:
+    p = Person()
+    session.add(p)
+    session.flush()
+    cdc = Principal(subject="cdc", name="cdc", role=Role.admin, organization_id=None)
+    row = care_service.create_case(
+        session,
+        cdc,
+        CaseCreate(
+            person_id=p.id,
+            organization_id=org.id,
+            notification_date=date.today() - timedelta(days=10),
+        ),
+    )
+    session.commit()
+    return row
+
+
+def _login(client: TestClient, make_user: Callable[..., object], org: Organization) -> None:
+    make_user("tbdoc", role=Role.doctor, organization_id=org.id)
+    r = client.post(
+        "/login", data={"username": "tbdoc", "password": TEST_PASSWORD}, follow_redirects=False
+    )
+    assert r.status_code in (302, 303), r.text
+
+
+def test_worklist_case_and_indicator_pages_render(
+    client: TestClient, make_user: Callable[..., object], org: Organization, case: TbCase
+) -> None:
+    _login(client, make_user, org)
+    page = client.get("/ui/tb/care")
+    assert page.status_code == 200, page.text
+    assert f"/ui/tb/care/{case.id}" in page.text and "新华街道社区卫生服务中心" in page.text
+    one = client.get(f"/ui/tb/care/{case.id}")
+    assert one.status_code == 200 and 'data-testid="dose-form"' in one.text
+    ind = client.get("/ui/tb/care/indicators")
+    assert ind.status_code == 200 and "echarts.min.js" in ind.text and "上海市" in ind.text
+
+
+@pytest.mark.browser
+def test_recording_a_missed_dose_raises_a_reminder_in_the_browser(
+    live_server: str,
+    make_user: Callable[..., object],
+    org: Organization,
+    case: TbCase,
+    tmp_path: Path,
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    make_user("tbdoc", role=Role.doctor, organization_id=org.id)
+    expect.set_options(timeout=15_000)
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        page = browser.new_page(locale="zh-CN", viewport={"width": 1300, "height": 1000})
+        try:
+            page.goto(f"{live_server}/ui/tb/care/{case.id}")
+            page.fill("input[name=username]", "tbdoc")
+            page.fill("input[name=password]", TEST_PASSWORD)
+            page.click("button[type=submit]")
+            expect(page).to_have_url(f"{live_server}/ui/tb/care/{case.id}")
+            expect(page.get_by_test_id("tb-care-reminders")).not_to_contain_text("missed_dose")
+            form = page.get_by_test_id("dose-form")
+            form.locator("input[name=day]").fill(yesterday)
+            form.locator("select[name=status]").select_option("missed")
+            form.get_by_role("button").click()
+            expect(page.get_by_test_id("tb-care-reminders")).to_contain_text("missed_dose")
+            expect(page.get_by_test_id("tb-care-reminders")).to_contain_text("漏服")
+            expect(page.get_by_test_id("tb-care-doses")).to_contain_text(yesterday)
+            # A future day is refused with a clear message, nothing recorded.
+            form = page.get_by_test_id("dose-form")
+            form.locator("input[name=day]").evaluate("e => e.removeAttribute('max')")
+            future = (date.today() + timedelta(days=3)).isoformat()
+            form.locator("input[name=day]").fill(future)
+            form.get_by_role("button").click()
+            expect(page.get_by_test_id("dose-message")).to_contain_text("future")
+            page.screenshot(path=str(tmp_path / "tb-care.png"), full_page=True)
+        finally:
+            browser.close()
