@@ -106,7 +106,15 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
+# Sessions handed out by the ``session`` fixture and not yet closed. An ``app`` fixture
+# torn down before the test's session would otherwise wait forever on PostgreSQL:
+# TRUNCATE needs the lock that the session's open transaction (a last SELECT) holds.
+_OPEN_SESSIONS: list[Session] = []
+
+
 def _clear(engine: Engine) -> None:
+    for open_session in _OPEN_SESSIONS:
+        open_session.rollback()
     tables = list(reversed(load_all().metadata.sorted_tables))
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
@@ -123,9 +131,11 @@ def session(engine: Engine) -> Iterator[Session]:
     """A session on a clean database; the test decides when to commit."""
     factory = make_sessionmaker(engine)
     s = factory()
+    _OPEN_SESSIONS.append(s)
     try:
         yield s
     finally:
+        _OPEN_SESSIONS.remove(s)
         s.rollback()
         s.close()
         _clear(engine)

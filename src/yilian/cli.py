@@ -115,6 +115,8 @@ def demo(
         )
         for reason, count in sorted(result.refused.items()):
             console.print(f"  {count} bundles refused: {reason}")
+        for line in result.domains:
+            console.print(f"  {line}")
         console.print(
             f"demo accounts {', '.join(result.accounts)} — password {demo_flow.DEMO_PASSWORD}"
         )

@@ -8,7 +8,9 @@ institution's own system would send it, one transaction per bundle.
 
 from __future__ import annotations
 
+import importlib
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +30,8 @@ from yilian.synth.demo import DEMO_RESIDENTS, DEMO_SEED, generate_demo, iter_dem
 from yilian.synth.generate import Progress
 from yilian.synth.load import read_registry
 
+log = logging.getLogger(__name__)
+
 DEMO_PASSWORD = "yilian-demo"
 # A month of history: enough for trends and worklists, ingested in about three minutes.
 DEMO_DAYS = 30
@@ -43,6 +47,20 @@ DEMO_ACCOUNTS: list[tuple[str, Role, str | None, str]] = [
 ]
 
 
+# Each service domain adds its demo data once the exchange has filled the record:
+# module → its ``seed_demo(session) -> str``. Order matters: contracts before the
+# chronic registries read them, the recognition catalogue before its statistics.
+DOMAIN_SEEDERS = [
+    "yilian.recognition.demo",
+    "yilian.familydoctor.demo",
+    "yilian.chronic.demo",
+    "yilian.referral.demo",
+    "yilian.consult.demo",
+    "yilian.surveillance.demo",
+    "yilian.tb.care_demo",
+]
+
+
 @dataclass
 class DemoResult:
     generated: bool
@@ -53,6 +71,7 @@ class DemoResult:
     refused: dict[str, int] = field(default_factory=dict)
     accounts: list[str] = field(default_factory=list)
     bundle_dir: Path | None = None
+    domains: list[str] = field(default_factory=list)  # one line per domain seeder
 
 
 def _organization_count(session: Session) -> int:
@@ -145,4 +164,23 @@ def seed(
         bundle_dir=out_dir,
     )
     ingest(factory, out_dir, loaded.organization_ids, generated.bundles, result, progress)
+    seed_domains(factory, result, progress)
     return result
+
+
+def seed_domains(
+    factory: sessionmaker[Session], result: DemoResult, progress: Progress | None = None
+) -> None:
+    """Run each domain's demo seeder in its own transaction; a failing one skips only itself."""
+    for done, name in enumerate(DOMAIN_SEEDERS, start=1):
+        domain = name.split(".", 1)[1].rsplit(".", 1)[0]
+        try:
+            seeder = importlib.import_module(name).seed_demo
+            with session_scope(factory) as session:
+                line = seeder(session)
+        except Exception as exc:  # a broken demo seeder must not cost the whole demo
+            log.exception("demo data for %s failed", domain)
+            line = f"{domain}: demo data failed ({str(exc).splitlines()[0][:160]})"
+        result.domains.append(line)
+        if progress:
+            progress("各业务域演示数据", done, len(DOMAIN_SEEDERS))

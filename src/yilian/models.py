@@ -33,6 +33,7 @@ PROJECTION_MODULES = [
     "yilian.chronic.projections",
     "yilian.surveillance.projections",
     "yilian.tb.projections",
+    "yilian.tb.care_projections",
 ]
 
 
