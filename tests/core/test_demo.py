@@ -34,6 +34,10 @@ def test_demo_seeds_once_and_accounts_sign_in(
         assert any((tmp_path / "demo").rglob("*.json")), "bundles were written"
         ingested = int(first.output.split("ingested ")[1].split(" ")[0])
         assert ingested > 1000, first.output  # through the FHIR exchange, not around it
+        # Every service domain added its demo data, and none of them failed.
+        assert "demo data failed" not in first.output, first.output
+        for domain in ("recognition", "familydoctor", "chronic", "referral", "consult"):
+            assert f"{domain}:" in first.output, first.output
 
         again = runner.invoke(app, args)
         assert again.exit_code == 0, again.output
