@@ -57,7 +57,16 @@ def today(cfg: SurveillanceSettings | None = None) -> date:
     return datetime.now(ZoneInfo(cfg.timezone)).date()
 
 
+# Nothing the platform monitors predates this; earlier dates are typing errors, and
+# date arithmetic on them would overflow.
+EARLIEST_DAY = date(1900, 1, 1)
+
+
 def not_in_future(day: date, field: str = "day") -> None:
+    if day < EARLIEST_DAY:
+        raise Unprocessable(
+            f"{field} {day.isoformat()} is before {EARLIEST_DAY.isoformat()}", field=field
+        )
     if day > today():
         raise Unprocessable(f"{field} {day.isoformat()} is in the future", field=field)
 

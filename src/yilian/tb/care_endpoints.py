@@ -66,7 +66,7 @@ def list_cases(
         str | None, Query(alias="status", pattern="^(active|transferring|closed)$")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[dict[str, Any]]:
     """The worklist: the caller's organisation's cases (a CDC: its province's)."""
     rows = service.list_cases(session, principal, status=status_, limit=limit, offset=offset)
@@ -175,7 +175,7 @@ def list_reminders(
         str | None, Query(alias="status", pattern="^(pending|acked|done|cancelled)$")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Any:
     """Reminders for patients and community doctors, for gateways to deliver."""
     return service.list_reminders(session, principal, status=status_, limit=limit, offset=offset)

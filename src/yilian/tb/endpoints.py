@@ -119,7 +119,7 @@ def list_samples(
     session: DbSession,
     principal: CurrentPrincipal,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[Any]:
     """List sequenced samples (a doctor: their organisation's)."""
     return list(service.list_samples(session, principal, limit=limit, offset=offset))
@@ -179,7 +179,7 @@ def get_alerts(
     principal: CurrentPrincipal,
     status_: Annotated[str | None, Query(alias="status", pattern="^(new|acknowledged)$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[Any]:
     """Cross-border cluster alerts addressed to the caller's CDC (all, for gateways and admins)."""
     return list(service.list_alerts(session, principal, status=status_, limit=limit, offset=offset))
