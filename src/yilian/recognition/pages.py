@@ -21,7 +21,7 @@ from yilian.security.principal import Principal, Role
 from yilian.web.i18n import add_messages, translate
 from yilian.web.nav import NavItem, register
 from yilian.web.pages import _signed_in, _to_login
-from yilian.web.templating import language, render
+from yilian.web.templating import forbidden_page, language, render
 
 router = APIRouter(include_in_schema=False)
 CLINICIANS = frozenset({Role.doctor, Role.specialist})
@@ -181,13 +181,7 @@ add_messages(
 
 
 def _forbidden(request: Request, principal: Principal) -> HTMLResponse:
-    return render(
-        request,
-        "error.html",
-        principal,
-        status_code=403,
-        message=translate(language(request), "forbidden"),
-    )
+    return forbidden_page(request, principal)
 
 
 def _catalogue_items(session: Session, principal: Principal) -> list[dict[str, Any]]:

@@ -21,10 +21,10 @@ from yilian.security.principal import Principal, Role
 from yilian.surveillance import repository as repo
 from yilian.surveillance import rules, service
 from yilian.surveillance.config import get_surveillance_settings
-from yilian.web.i18n import add_messages, translate
+from yilian.web.i18n import add_messages
 from yilian.web.nav import NavItem, register
 from yilian.web.pages import _signed_in, _to_login
-from yilian.web.templating import language, render
+from yilian.web.templating import forbidden_page, render
 
 router = APIRouter(include_in_schema=False)
 ROLES = frozenset({Role.cdc, Role.admin})
@@ -97,10 +97,7 @@ def _guard(request: Request, session: Session) -> Principal | Response:
     if principal is None:
         return _to_login(request)
     if principal.role not in ROLES:
-        return render(
-            request, "error.html", principal, status_code=403,
-            message=translate(language(request), "forbidden"),
-        )  # fmt: skip
+        return forbidden_page(request, principal)
     return principal
 
 

@@ -17,11 +17,11 @@ from yilian.deps import DbSession
 from yilian.kit.errors import YilianError
 from yilian.patients import service as patients
 from yilian.records.service import patient_records
-from yilian.security.principal import Principal, Role
+from yilian.security.principal import Role
 from yilian.web import nav
-from yilian.web.i18n import add_messages, translate
+from yilian.web.i18n import add_messages
 from yilian.web.pages import _signed_in, _to_login
-from yilian.web.templating import language, render
+from yilian.web.templating import forbidden_page, render
 
 router = APIRouter()
 
@@ -56,11 +56,6 @@ add_messages(
 ReviewId = Annotated[str, Path(min_length=1, max_length=32)]
 
 
-def _forbidden(request: Request, principal: Principal) -> HTMLResponse:
-    message = translate(language(request), "forbidden")
-    return render(request, "error.html", principal, status_code=403, message=message)
-
-
 @router.get("/ui/mpi/reviews", response_class=HTMLResponse, response_model=None)
 def review_queue(
     request: Request,
@@ -73,7 +68,7 @@ def review_queue(
     if principal is None:
         return _to_login(request)
     if principal.role not in REVIEWER_ROLES:
-        return _forbidden(request, principal)
+        return forbidden_page(request, principal)
     views, total = patients.open_reviews(
         session, patient_records, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
@@ -97,7 +92,7 @@ def _decide(
     if principal is None:
         return _to_login(request)
     if principal.role not in REVIEWER_ROLES:
-        return _forbidden(request, principal)
+        return forbidden_page(request, principal)
     try:
         patients.decide_review(
             session, principal, review_id, confirm=confirm, reason=reason.strip() or None

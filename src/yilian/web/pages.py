@@ -29,7 +29,7 @@ from yilian.security import tokens
 from yilian.security.dependencies import COOKIE_NAME
 from yilian.security.principal import Principal, Role
 from yilian.web.i18n import LANG_COOKIE, LANGUAGES, translate
-from yilian.web.templating import language, render
+from yilian.web.templating import forbidden_page, language, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -254,10 +254,7 @@ def audit_log(
     if principal is None:
         return _to_login(request)
     if principal.role != Role.admin:
-        lang = language(request)
-        return render(
-            request, "error.html", principal, status_code=403, message=translate(lang, "forbidden")
-        )
+        return forbidden_page(request, principal)
     entries, total = audit.search(session, limit=PAGE_SIZE, offset=offset)
     check = audit.verify(session)
     return render(

@@ -32,9 +32,8 @@ from yilian.security.dependencies import CurrentPrincipal
 from yilian.security.principal import Principal, Role
 from yilian.security.schemas import Text
 from yilian.web import timeline
-from yilian.web.i18n import translate
 from yilian.web.pages import _signed_in, _to_login
-from yilian.web.templating import language, render
+from yilian.web.templating import forbidden_page, render
 
 router = APIRouter()
 
@@ -155,13 +154,7 @@ def _change_consent(
     if principal is None:
         return _to_login(request)
     if principal.role not in CONSENT_ROLES:
-        return render(
-            request,
-            "error.html",
-            principal,
-            status_code=403,
-            message=translate(language(request), "forbidden"),
-        )
+        return forbidden_page(request, principal)
     try:
         security_service.require_consent_manager(session, principal, person_id=person_id)
         change = security.withdraw_consent if withdraw else security.record_consent

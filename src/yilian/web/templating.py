@@ -30,6 +30,12 @@ def language(request: Request) -> str:
     return pick_language(request.cookies.get(LANG_COOKIE))
 
 
+def forbidden_page(request: Request, principal: Principal) -> HTMLResponse:
+    """The 403 page for a signed-in user whose role may not open the page."""
+    message = translate(language(request), "forbidden")
+    return render(request, "error.html", principal, status_code=403, message=message)
+
+
 def render(
     request: Request,
     template: str,
