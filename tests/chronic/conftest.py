@@ -57,6 +57,21 @@ def quantity_obs(
     }
 
 
+def smoking_obs(
+    subject: str, snomed: str, when: str = "2026-01-10T09:00:00+08:00"
+) -> dict[str, Any]:
+    """Tobacco smoking status (LOINC 72166-2) answered with a SNOMED CT code."""
+    return {
+        "resourceType": "Observation",
+        "identifier": [{"system": "https://his.example/obs", "value": uuid.uuid4().hex[:12]}],
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "72166-2"}]},
+        "subject": {"reference": subject},
+        "effectiveDateTime": when,
+        "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": snomed}]},
+    }
+
+
 def bp_obs(subject: str, sbp: int, dbp: int, when: str) -> dict[str, Any]:
     def comp(code: str, v: int) -> dict[str, Any]:
         return {"code": {"coding": [{"system": LOINC, "code": code}]},

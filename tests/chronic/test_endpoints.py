@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.chronic.conftest import Headers, bp_obs, ingest_person, quantity_obs
-from yilian.chronic import service
+from tests.chronic.conftest import Headers, bp_obs, ingest_person, quantity_obs, smoking_obs
+from yilian.chronic import config, service
 from yilian.chronic.models import Enrolment, Followup, ReferralSuggestion
 from yilian.registry.models import Organization
 from yilian.security.principal import Role
@@ -50,9 +50,62 @@ def test_person_page_data_shows_enrolment_and_risk_inputs(
     # Man of 65+: age factor, HDL <1.0: 2 factors; hypertension; TC 5.2–7.2 → high (chart).
     assert ascvd["inputs"]["hdl"] == 0.9 and ascvd["tier"] == "high"
     # Smoking is unknown, but with or without it the tier is high: the chart says so.
-    assert ascvd["missing"] == ["smoker"]
+    # China-PAR (the configured model) lacks the waist: the chart decided, and says so.
+    assert ascvd["model"] == "chart" and "China-PAR" in ascvd["method"]
+    assert set(ascvd["missing"]) == {"smoker", "waist_cm", "family_history_ascvd"}
     cdrs = next(s for s in body["risk"] if s["name"] == "cdrs")
     assert "waist_cm" in cdrs["missing"] and "family_history" in cdrs["missing"]
+
+
+def test_china_par_from_record_data_the_2019_guidelines_example(
+    client: TestClient,
+    session: Session,
+    auth_headers: Headers,
+    centre: Organization,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The guideline's example patient sent through the exchange: China-PAR gives 4.7%.
+
+    中国心血管病风险评估和管理指南 (2019), 附录: man of 40, northern city, waist 80 cm, TC 5.2,
+    HDL-C 1.3 mmol/L, BP 145/80 untreated, no diabetes, non-smoker, family history → 4.7%.
+    The family history is not in the record: the API takes it (like the CDRS's).
+    """
+    today = service.today()
+    birth = today.replace(year=today.year - 41) + timedelta(days=1)  # 40 years old today
+    person = ingest_person(
+        session,
+        centre,
+        (),
+        lambda urn: [
+            bp_obs(urn, 145, 80, "2026-01-10T09:00:00+08:00"),
+            quantity_obs(urn, "14647-2", 5.2, "mmol/L"),
+            quantity_obs(urn, "14646-4", 1.3, "mmol/L"),
+            quantity_obs(urn, "8280-0", 80, "cm"),
+            smoking_obs(urn, "266919005"),  # never smoked
+        ],
+        birth=birth.isoformat(),
+    )
+    monkeypatch.setenv("YILIAN_CHRONIC_CHINA_PAR_NORTH", "true")
+    config.get_chronic_settings.cache_clear()
+    try:
+        url = f"/api/v1/chronic/persons/{person}"
+        h = _doctor(auth_headers, centre)
+        r = client.get(url, params={"family_history_ascvd": "true"}, headers=h)
+        assert r.status_code == 200, r.text
+        ascvd = next(s for s in r.json()["risk"] if s["name"] == "ascvd")
+        assert (ascvd["model"], ascvd["total"], ascvd["tier"]) == ("china_par", 4.7, "low")
+        assert ascvd["missing"] == [] and ascvd["inputs"]["waist_cm"] == 80
+        # Without the family history (unknown), the risk is a range and the input missing.
+        r = client.get(url, headers=h)
+        ascvd = next(s for s in r.json()["risk"] if s["name"] == "ascvd")
+        assert ascvd["missing"] == ["family_history_ascvd"] and ascvd["total"] is None
+        # Configured to the chart, the same person is scored by the chart.
+        monkeypatch.setenv("YILIAN_CHRONIC_ASCVD_MODEL", "chart")
+        config.get_chronic_settings.cache_clear()
+        ascvd = next(s for s in client.get(url, headers=h).json()["risk"] if s["name"] == "ascvd")
+        assert ascvd["model"] == "chart" and ascvd["tier"] == "low"
+    finally:
+        config.get_chronic_settings.cache_clear()
 
 
 def test_urgent_reading_opens_a_referral_suggestion_and_schedules_two_weeks(
@@ -255,16 +308,25 @@ def test_indicators_by_centre(
 def test_indicators_by_team_through_the_familydoctor_interface(
     session: Session, centre: Organization, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Teams come from familydoctor.service.active_contract (faked here: only its interface)."""
+    """Teams come from familydoctor.service.teams_of_persons (faked here: only its interface).
+
+    tests/familydoctor/test_team_grouping.py checks the real one against active_contract.
+    """
     a = ingest_person(session, centre, ("I10",))
     b = ingest_person(session, centre, ("I10",))
     fake = types.ModuleType("yilian.familydoctor.service")
-    contracts = {a: types.SimpleNamespace(team_id="t1")}
-    fake.active_contract = lambda _s, person_id: contracts.get(person_id)  # type: ignore[attr-defined]
-    fake.get_team = lambda _s, team_id: types.SimpleNamespace(name="仙霞1队")  # type: ignore[attr-defined]
+    contracts = {a: ("t1", "仙霞1队")}
+    calls: list[set[str]] = []
+
+    def teams_of_persons(_s: Session, person_ids: set[str]) -> dict[str, tuple[str, str]]:
+        calls.append(set(person_ids))
+        return {p: contracts[p] for p in person_ids if p in contracts}
+
+    fake.teams_of_persons = teams_of_persons  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "yilian.familydoctor.service", fake)
     rows, total = service.indicators(
         session, programme="hypertension", year=service.today().year, group_by="team"
     )
     assert sorted((r.group_name, r.managed) for r in rows) == sorted([("仙霞1队", 1), ("—", 1)])
     assert total.managed == 2 and b not in contracts
+    assert calls == [{a, b}]  # one call for all the persons, not one per person

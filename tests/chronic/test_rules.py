@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 
 import pytest
@@ -102,9 +103,12 @@ def test_programme_codes_match_the_synthetic_catalogue() -> None:
 def test_cdrs_point_table() -> None:
     """中国糖尿病风险评分表 (中国2型糖尿病防治指南 2020; primary-care-rules §3).
 
-    Worked from the table: a man of 52 (13), BMI 25.1 (3), waist 88 cm (7), SBP 135 (6),
-    no family history (0), male (2) → 31 ≥25: high risk, OGTT. The maximum is 51
-    (18 + 5 + 10 + 10 + 6 + 2), which the guideline states as the range 0–51.
+    Published facts the table must meet — Zhou X, Qiao Q, Ji L, et al. Diabetes Care
+    2013;36(12):3944–3952, abstract: six items (age, sex, waist, BMI, SBP, family history
+    of diabetes), "the score ranges from 0 to 51", optimal cut-off 25. No published worked
+    patient was found (docs/chronic.md lists the search), so the cases below are read off
+    the table: a man of 52 (13), BMI 25.1 (3), waist 88 cm (7), SBP 135 (6), no family
+    history (0), male (2) → 31 ≥25: high risk, OGTT; the maximum is 18+5+10+10+6+2 = 51.
     """
     s = rules.cdrs(age=52, sex="male", bmi_value=25.1, waist_cm=88, sbp=135, family_history=False)
     assert s.total == 31 and s.tier == "high"
@@ -231,3 +235,104 @@ def test_standard_management_and_rates() -> None:
     assert rules.rate(1, 3) == 33.3 and rules.rate(0, 0) is None
     assert rules.age_on(date(1960, 5, 17), date(2026, 5, 16)) == 65
     assert rules.bmi(70, 170) == 24.2
+
+
+# China-PAR (Yang X, Li J, Hu D, et al. Circulation 2016;134:1430–1440). The paper's worked
+# example (Data Supplement, Supplemental Table 1) is a person aged 60 with untreated SBP
+# 130 mmHg, TC 210 mg/dL, HDL-C 55 mg/dL, waist 80 cm, non-smoker, with diabetes, living in
+# urban northern China, no family history of ASCVD; its Table 2 gives the same profile's
+# risk at 40, 50, 60 and 70 years. Figures as transcribed from the paper (see docs/chronic.md).
+# Supplemental Table 1, men: Coefficient × Value of ln age, ln untreated SBP, ln TC, ln HDL-C,
+# ln waist, diabetes, north, urban, ln age × ln untreated SBP; individual sum 142.04.
+PAPER_MEN_TERMS = {"age": 130.88, "sbp": 127.28, "tc": 3.32, "hdl": -2.78, "waist_cm": -3.12,
+                   "diabetes": 0.36, "north": 0.48, "urban": -0.16, "age×sbp": -114.21}  # fmt: skip
+PAPER_TABLE_2 = {
+    "male": {40: 2.2, 50: 5.4, 60: 11.0, 70: 19.6},
+    "female": {40: 2.4, 50: 5.4, 60: 10.1, 70: 17.1},
+}
+
+
+def _paper_terms(sex: str, age: int) -> dict[str, float]:
+    return rules.china_par_terms(
+        sex=sex, age=age, sbp=130, treated=False, tc_mmol=210 * 0.0259,
+        hdl_mmol=55 * 0.0259, waist_cm=80, smoker=False, diabetes=True, north=True,
+        urban=True, family_history=False,
+    )  # fmt: skip
+
+
+def _par(
+    smoker: bool | None = False, family_history: bool | None = False, **change: object
+) -> rules.Score:
+    kw: dict[str, object] = {
+        "age": 55, "sex": "male", "sbp": 150, "treated": True, "tc": 5.0, "ldl": None,
+        "hdl": 1.1, "waist_cm": 92, "diabetes": False, "north": False, "urban": True,
+    }  # fmt: skip
+    kw |= change
+    return rules.ascvd_china_par(smoker=smoker, family_history=family_history, **kw)  # type: ignore[arg-type]
+
+
+def test_china_par_reproduces_the_papers_worked_example_term_by_term() -> None:
+    """Each Coefficient × Value of Supplemental Table 1 (men) to its printed two decimals."""
+    terms = _paper_terms("male", 60)
+    for key, printed in PAPER_MEN_TERMS.items():
+        assert terms[key] == pytest.approx(printed, abs=0.006), key
+    for key in ("smoker", "family_history_ascvd", "age×smoker", "age×family_history_ascvd"):
+        assert terms[key] == 0
+    assert sum(terms.values()) == pytest.approx(142.04, abs=0.02)
+    women = _paper_terms("female", 60)
+    assert sum(women.values()) == pytest.approx(119.22, abs=0.02)  # the women's individual sum
+    assert women["urban"] == 0 and women["family_history_ascvd"] == 0  # no such terms for women
+
+
+@pytest.mark.parametrize("sex", ["male", "female"])
+@pytest.mark.parametrize("age", [40, 50, 60, 70])
+def test_china_par_reproduces_table_2(sex: str, age: int) -> None:
+    """Table 2 of the paper: the worked profile's 10-year risk by age (within 2% of it)."""
+    risk = rules.china_par_risk(sex, _paper_terms(sex, age))
+    assert risk == pytest.approx(PAPER_TABLE_2[sex][age], rel=0.02)
+
+
+def test_the_printed_womens_baseline_survival_would_not_reproduce_the_paper() -> None:
+    """Table 1 prints S10 = 0.99 for women: 6.9% for the worked example, not the paper's 10.1%."""
+    terms = _paper_terms("female", 60)
+    printed = 100 * (1 - 0.99 ** math.exp(sum(terms.values()) - rules.CHINA_PAR["female"].mean))
+    assert printed == pytest.approx(6.9, abs=0.1)
+    assert rules.china_par_risk("female", terms) == pytest.approx(10.1, abs=0.1)
+
+
+def test_china_par_reproduces_the_2019_guidelines_worked_example() -> None:
+    """中国心血管病风险评估和管理指南 (2019), 附录 example: the official calculator's 4.7%.
+
+    A man of 40, northern city, waist 80 cm, TC 5.2 and HDL-C 1.3 mmol/L, BP 145/80 mmHg
+    untreated, no diabetes, non-smoker, a family history of ASCVD → 4.7%, low risk.
+    """
+    s = _par(
+        age=40, sbp=145, treated=False, tc=5.2, hdl=1.3, waist_cm=80, north=True,
+        family_history=True,
+    )  # fmt: skip
+    assert s.model == "china_par" and s.applicable and not s.missing
+    assert s.total == pytest.approx(4.7, abs=0.05) and s.tier == "low"
+    assert s.points["family_history_ascvd"] == pytest.approx(6.22, abs=0.01)
+
+
+def test_china_par_tiers_unknown_answers_and_the_steps_before_it() -> None:
+    """<5% low, 5–9.9% medium, ≥10% high; unknown smoking is tried both ways."""
+    assert [rules.ascvd_tier(r) for r in (4.99, 5.0, 9.99, 10.0)] == [
+        "low", "medium", "medium", "high"]  # fmt: skip
+    no, yes = _par(smoker=False), _par(smoker=True)
+    assert no.total is not None and yes.total is not None and yes.total > no.total
+    either = _par(smoker=None)
+    assert either.missing == ("smoker",) and either.total is None
+    assert either.note.startswith(f"{no.total:.1f}–{yes.total:.1f}%")
+    assert either.tier == (no.tier if no.tier == yes.tier else None)
+    # Women have no family-history or urban term: unknown family history is not missing.
+    woman = _par(sex="female", family_history=None)
+    assert woman.total is not None and "family_history_ascvd" not in woman.inputs
+    # No waist: China-PAR cannot say; the steps before the model still apply.
+    assert _par(waist_cm=None).missing == ("waist_cm",)
+    direct = _par(tc=7.3)
+    assert (
+        direct.tier == "high" and direct.note.startswith("direct") and direct.model == "china_par"
+    )
+    assert not _par(ascvd=True).applicable
+    assert not _par(age=19).applicable

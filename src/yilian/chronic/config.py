@@ -99,8 +99,19 @@ class ChronicSettings(BaseSettings):
 
     # CDRS (中国糖尿病风险评分) ≥25 → high risk → OGTT (2型糖尿病防治指南; §3).
     cdrs_high: int = 25
-    # 10-year ASCVD risk tiers (2019 中国心血管病风险评估和管理指南; §2): <5% low,
-    # 5–9.9% medium, ≥10% high — fixed by the chart in rules.py.
+    # 10-year ASCVD risk (§2): "china_par" (Yang et al., Circulation 2016; the equations
+    # checked against the paper's and the 2019 guideline's worked examples) or "chart"
+    # (the guidelines' risk-factor-count chart). With China-PAR inputs missing (waist,
+    # lipids …) the chart is used when it can decide, and the result says so.
+    ascvd_model: Literal["china_par", "chart"] = "china_par"
+    ascvd_fallback_to_chart: bool = True
+    # China-PAR's region (north of the Yangtze) and urban residence are the deployment's:
+    # the demonstration zone (青浦·吴江·嘉善) and 长宁 lie south of the river, in towns.
+    china_par_north: bool = False
+    china_par_urban: bool = True
+    # Tiers of the 2019 中国心血管病风险评估和管理指南: <5% low, 5–9.9% medium, ≥10% high.
+    ascvd_medium_at: float = 5.0
+    ascvd_high_at: float = 10.0
 
     def programme(self, key: str) -> Programme | None:
         return next((p for p in self.programmes if p.key == key), None)

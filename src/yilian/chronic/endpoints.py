@@ -95,6 +95,7 @@ def score_out(score: rules.Score, method: str) -> ScoreOut:
         missing=list(score.missing),
         note=score.note,
         method=method,
+        model=score.model or None,
     )
 
 
@@ -125,10 +126,15 @@ def person_overview(
     session: DbSession,
     principal: CurrentPrincipal,
     family_history_diabetes: Annotated[bool | None, Query()] = None,
+    family_history_ascvd: Annotated[bool | None, Query()] = None,
 ) -> OverviewOut:
     """Return a person's programmes, follow-ups, referral suggestions and risk scores."""
     o = service.overview(
-        session, principal, person_id, family_history_diabetes=family_history_diabetes
+        session,
+        principal,
+        person_id,
+        family_history_diabetes=family_history_diabetes,
+        family_history_ascvd=family_history_ascvd,
     )
     return OverviewOut(
         person_id=o.person_id,

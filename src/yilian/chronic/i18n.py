@@ -120,8 +120,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "chronic.risk": {"zh-CN": "风险评估", "en": "Risk assessment"},
     "chronic.risk.cdrs": {"zh-CN": "中国糖尿病风险评分", "en": "Chinese Diabetes Risk Score"},
     "chronic.risk.ascvd": {
-        "zh-CN": "10年ASCVD风险（危险因素计数法）",
-        "en": "10-year ASCVD risk (risk-factor-count chart)",
+        "zh-CN": "10年ASCVD发病风险",
+        "en": "10-year ASCVD risk",
     },
     "chronic.risk.total": {"zh-CN": "得分", "en": "Score"},
     "chronic.risk.tier": {"zh-CN": "分层", "en": "Tier"},
@@ -145,6 +145,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     "chronic.input.hypertension": {"zh-CN": "高血压", "en": "hypertension"},
     "chronic.input.diabetes": {"zh-CN": "糖尿病", "en": "diabetes"},
     "chronic.input.low_hdl": {"zh-CN": "低HDL-C", "en": "low HDL-C"},
+    "chronic.input.treated_hypertension": {"zh-CN": "服用降压药", "en": "on BP treatment"},
+    "chronic.input.north": {"zh-CN": "北方（长江以北）", "en": "north of the Yangtze"},
+    "chronic.input.urban": {"zh-CN": "城市", "en": "urban"},
+    "chronic.input.family_history_ascvd": {
+        "zh-CN": "心脑血管病家族史",
+        "en": "family history of ASCVD",
+    },
     "chronic.screening": {"zh-CN": "筛查建议", "en": "Screening suggestions"},
     "chronic.screen.ogtt": {
         "zh-CN": "糖尿病风险评分≥25分：建议OGTT检查",

@@ -2,8 +2,9 @@
 
 Follow-up rules cite 《国家基本公共卫生服务规范（第三版）》 高血压 / 2型糖尿病患者健康管理服务规范
 (shared/domain/primary-care-rules.md §1.1, §1.2). Risk scores: the Chinese Diabetes Risk
-Score (§3) and the ASCVD risk-factor-count chart (§2; China-PAR coefficients could not be
-verified, see docs/chronic.md).
+Score (§3) and the 10-year ASCVD risk, by the China-PAR equations (Yang et al.,
+Circulation 2016) or the guidelines' risk-factor-count chart (§2; which one is
+configuration, see docs/chronic.md for the sources and the checks).
 """
 
 from __future__ import annotations
@@ -259,6 +260,7 @@ class Score:
     inputs: dict[str, object] = field(default_factory=dict)
     missing: tuple[str, ...] = ()
     note: str = ""
+    model: str = ""  # which model produced it, where a score has more than one
 
 
 def cdrs(
@@ -312,6 +314,10 @@ def cdrs(
 
 # --- 10-year ASCVD risk: the risk-factor-count chart ---------------------------------
 
+ASCVD_CHART = "chart"
+ASCVD_CHINA_PAR = "china_par"
+ASCVD_MODELS = (ASCVD_CHINA_PAR, ASCVD_CHART)
+
 # Rows: number of risk factors (smoking, HDL-C <1.0 mmol/L, age ≥45 men / ≥55 women);
 # columns: TC 3.1–<4.1 | 4.1–<5.2 | 5.2–<7.2 mmol/L (or LDL-C 1.8–<2.6 | 2.6–<3.4 |
 # 3.4–<4.9). Source: the ASCVD 10-year risk chart (危险因素个数 × 血脂 × 高血压) of the
@@ -332,6 +338,32 @@ def _column(tc: float | None, ldl: float | None) -> int:
         if v is not None
     ]
     return max(cols)
+
+
+def _ascvd_direct(
+    inputs: dict[str, object],
+    *,
+    age: int | None,
+    tc: float | None,
+    ldl: float | None,
+    diabetes: bool | None,
+    ascvd: bool,
+    ckd_3_4: bool,
+) -> Score | None:
+    """The guidelines' steps before any 10-year model: secondary prevention, direct high risk.
+
+    People with ASCVD are already in secondary prevention and are not scored. Directly
+    high risk (直接列为高危): LDL-C ≥4.9 or TC ≥7.2 mmol/L; diabetes at age ≥40; CKD 3–4.
+    """
+    if ascvd:
+        return Score("ascvd", False, None, None, {}, inputs, (), "ASCVD present: not scored")
+    if (ldl is not None and ldl >= 4.9) or (tc is not None and tc >= 7.2):
+        return Score("ascvd", True, None, "high", {}, inputs, (), "direct: LDL-C ≥4.9 or TC ≥7.2")
+    if ckd_3_4:
+        return Score("ascvd", True, None, "high", {}, inputs, (), "direct: CKD stage 3–4")
+    if diabetes and age is not None and age >= 40:
+        return Score("ascvd", True, None, "high", {}, inputs, (), "direct: diabetes, age ≥40")
+    return None
 
 
 def ascvd_chart(
@@ -358,6 +390,29 @@ def ascvd_chart(
     with ≥2 of SBP ≥160 or DBP ≥100, non-HDL-C ≥5.2, HDL-C <1.0, BMI ≥28, smoking is
     flagged as high lifetime risk (余生危险).
     """
+    score = _ascvd_chart(
+        age=age, sex=sex, smoker=smoker, tc=tc, ldl=ldl, hdl=hdl, hypertension=hypertension,
+        diabetes=diabetes, ascvd=ascvd, ckd_3_4=ckd_3_4, sbp=sbp, dbp=dbp, bmi_value=bmi_value,
+    )  # fmt: skip
+    return replace(score, model=ASCVD_CHART)
+
+
+def _ascvd_chart(
+    *,
+    age: int | None,
+    sex: str | None,
+    smoker: bool | None,
+    tc: float | None,
+    ldl: float | None,
+    hdl: float | None,
+    hypertension: bool | None,
+    diabetes: bool | None,
+    ascvd: bool,
+    ckd_3_4: bool,
+    sbp: int | None,
+    dbp: int | None,
+    bmi_value: float | None,
+) -> Score:
     inputs: dict[str, object] = {
         "age": age,
         "sex": sex,
@@ -368,14 +423,11 @@ def ascvd_chart(
         "hypertension": hypertension,
         "diabetes": diabetes,
     }
-    if ascvd:
-        return Score("ascvd", False, None, None, {}, inputs, (), "ASCVD present: not scored")
-    if (ldl is not None and ldl >= 4.9) or (tc is not None and tc >= 7.2):
-        return Score("ascvd", True, None, "high", {}, inputs, (), "direct: LDL-C ≥4.9 or TC ≥7.2")
-    if ckd_3_4:
-        return Score("ascvd", True, None, "high", {}, inputs, (), "direct: CKD stage 3–4")
-    if diabetes and age is not None and age >= 40:
-        return Score("ascvd", True, None, "high", {}, inputs, (), "direct: diabetes, age ≥40")
+    direct = _ascvd_direct(
+        inputs, age=age, tc=tc, ldl=ldl, diabetes=diabetes, ascvd=ascvd, ckd_3_4=ckd_3_4
+    )
+    if direct is not None:
+        return direct
     missing = [k for k in ("age", "sex", "smoker", "hdl", "hypertension") if inputs[k] is None]
     if tc is None and ldl is None:
         missing.append("tc")
@@ -383,10 +435,11 @@ def ascvd_chart(
         return Score("ascvd", False, None, None, {}, inputs, tuple(missing), "applies from age 20")
     if missing == ["smoker"]:
         # Smoking unknown: when both answers give the same tier, the tier is known.
-        kw = {"age": age, "sex": sex, "tc": tc, "ldl": ldl, "hdl": hdl}
+        kw = {"age": age, "sex": sex, "tc": tc, "ldl": ldl, "hdl": hdl, "ascvd": False}
         kw |= {"hypertension": hypertension, "diabetes": diabetes, "sbp": sbp, "dbp": dbp}
-        yes = ascvd_chart(smoker=True, bmi_value=bmi_value, **kw)  # type: ignore[arg-type]
-        no = ascvd_chart(smoker=False, bmi_value=bmi_value, **kw)  # type: ignore[arg-type]
+        kw |= {"ckd_3_4": False}
+        yes = _ascvd_chart(smoker=True, bmi_value=bmi_value, **kw)  # type: ignore[arg-type]
+        no = _ascvd_chart(smoker=False, bmi_value=bmi_value, **kw)  # type: ignore[arg-type]
         if yes.tier == no.tier and yes.note == no.note:
             note = no.note or "smoking unknown"
             return replace(no, inputs=inputs, missing=("smoker",), note=note)
@@ -416,6 +469,209 @@ def ascvd_chart(
         if lifetime >= 2:
             note = "lifetime_high"
     return Score("ascvd", True, float(n), tier, factors, inputs, (), note)
+
+
+# --- 10-year ASCVD risk: the China-PAR equations -------------------------------------
+
+
+@dataclass(frozen=True)
+class ChinaParEquation:
+    """One sex's China-PAR equation: coefficients of ln-transformed values and 0/1 flags.
+
+    Continuous values are natural logs: age (years), SBP (mmHg), total and HDL
+    cholesterol (mg/dL), waist (cm). Risk = 1 − S10 ^ exp(Σ coefficient × value − mean).
+    """
+
+    ln_age: float
+    ln_sbp_treated: float
+    ln_sbp_untreated: float
+    ln_tc: float
+    ln_hdl: float
+    ln_waist: float
+    smoker: float
+    diabetes: float
+    north: float
+    urban: float
+    family_history: float
+    ln_age_ln_sbp_treated: float
+    ln_age_ln_sbp_untreated: float
+    ln_age_smoker: float
+    ln_age_family_history: float
+    mean: float  # mean of Σ coefficient × value in the derivation cohort
+    s10: float  # 10-year baseline survival
+
+
+# Yang X, Li J, Hu D, et al. Predicting the 10-year risks of atherosclerotic cardiovascular
+# disease in Chinese population: the China-PAR project. Circulation 2016;134:1430-1440
+# (doi:10.1161/CIRCULATIONAHA.116.022367), Supplemental Table 1, at the three decimals of
+# 江苏省预防医学会团体标准 T/JPMA 024—2024 附录 C/D. The women's equation has no urban and
+# family-history terms. Women's S10: the paper's Table 1 prints 0.99 (two decimals), which
+# puts its own worked example at 6.9% instead of 10.1%; 0.9851 reproduces it and the
+# paper's Table 2. docs/chronic.md lists the sources and the checks; tests/chronic/
+# test_rules.py checks them against the paper's and the 2019 guideline's worked examples.
+CHINA_PAR: dict[str, ChinaParEquation] = {
+    "male": ChinaParEquation(
+        ln_age=31.967, ln_sbp_treated=27.388, ln_sbp_untreated=26.148, ln_tc=0.621,
+        ln_hdl=-0.695, ln_waist=-0.712, smoker=3.955, diabetes=0.357, north=0.475,
+        urban=-0.164, family_history=6.221, ln_age_ln_sbp_treated=-6.018,
+        ln_age_ln_sbp_untreated=-5.731, ln_age_smoker=-0.939, ln_age_family_history=-1.534,
+        mean=140.68, s10=0.9707,
+    ),
+    "female": ChinaParEquation(
+        ln_age=24.874, ln_sbp_treated=20.709, ln_sbp_untreated=19.982, ln_tc=0.058,
+        ln_hdl=-0.217, ln_waist=1.475, smoker=0.495, diabetes=0.567, north=0.544,
+        urban=0.0, family_history=0.0, ln_age_ln_sbp_treated=-4.528,
+        ln_age_ln_sbp_untreated=-4.360, ln_age_smoker=0.0, ln_age_family_history=0.0,
+        mean=117.26, s10=0.9851,
+    ),
+}  # fmt: skip
+# The paper converts cholesterol with mg/dL × 0.0259 = mmol/L.
+MG_DL_PER_MMOL = 1 / 0.0259
+# The cohorts the equations were derived from were aged 35–74; the guideline applies the
+# 10-year assessment from age 20.
+CHINA_PAR_DERIVATION_AGES = (35, 74)
+
+
+def china_par_terms(
+    *,
+    sex: str,
+    age: float,
+    sbp: float,
+    treated: bool,
+    tc_mmol: float,
+    hdl_mmol: float,
+    waist_cm: float,
+    smoker: bool,
+    diabetes: bool,
+    north: bool,
+    urban: bool,
+    family_history: bool,
+) -> dict[str, float]:
+    """Each term's coefficient × value (the paper's "Coefficient × Value" column)."""
+    eq = CHINA_PAR[sex]
+    ln_age, ln_sbp = math.log(age), math.log(sbp)
+    b_sbp, b_age_sbp = (
+        (eq.ln_sbp_treated, eq.ln_age_ln_sbp_treated)
+        if treated
+        else (eq.ln_sbp_untreated, eq.ln_age_ln_sbp_untreated)
+    )
+    return {
+        "age": eq.ln_age * ln_age,
+        "sbp": b_sbp * ln_sbp,
+        "tc": eq.ln_tc * math.log(tc_mmol * MG_DL_PER_MMOL),
+        "hdl": eq.ln_hdl * math.log(hdl_mmol * MG_DL_PER_MMOL),
+        "waist_cm": eq.ln_waist * math.log(waist_cm),
+        "smoker": eq.smoker * smoker,
+        "diabetes": eq.diabetes * diabetes,
+        "north": eq.north * north,
+        "urban": eq.urban * urban,
+        "family_history_ascvd": eq.family_history * family_history,
+        "age×sbp": b_age_sbp * ln_age * ln_sbp,
+        "age×smoker": eq.ln_age_smoker * ln_age * smoker,
+        "age×family_history_ascvd": eq.ln_age_family_history * ln_age * family_history,
+    }
+
+
+def china_par_risk(sex: str, terms: dict[str, float]) -> float:
+    """10-year ASCVD risk in per cent from the terms: 1 − S10 ^ exp(Σ − mean)."""
+    eq = CHINA_PAR[sex]
+    return 100.0 * (1.0 - eq.s10 ** math.exp(sum(terms.values()) - eq.mean))
+
+
+def ascvd_tier(risk_percent: float, *, medium_at: float = 5.0, high_at: float = 10.0) -> str:
+    """2019 中国心血管病风险评估和管理指南: <5% low, 5–9.9% medium, ≥10% high."""
+    if risk_percent >= high_at:
+        return "high"
+    return "medium" if risk_percent >= medium_at else "low"
+
+
+def ascvd_china_par(
+    *,
+    age: int | None,
+    sex: str | None,
+    sbp: int | None,
+    treated: bool,
+    tc: float | None,
+    ldl: float | None,
+    hdl: float | None,
+    waist_cm: float | None,
+    smoker: bool | None,
+    diabetes: bool | None,
+    north: bool,
+    urban: bool,
+    family_history: bool | None,
+    ascvd: bool = False,
+    ckd_3_4: bool = False,
+    medium_at: float = 5.0,
+    high_at: float = 10.0,
+) -> Score:
+    """10-year ASCVD risk (%) by the China-PAR equations, with its tier and each term.
+
+    The same first steps as the chart (secondary prevention, directly high risk). An
+    unknown smoking status or (men) family history of ASCVD is tried both ways: when
+    every answer gives the same tier, the tier is shown with the range of risks and the
+    input listed as missing. Lipids are mmol/L. Region and urban/rural are the
+    deployment's (configuration).
+    """
+    inputs: dict[str, object] = {
+        "age": age,
+        "sex": sex,
+        "sbp": sbp,
+        "treated_hypertension": treated,
+        "tc": tc,
+        "hdl": hdl,
+        "waist_cm": waist_cm,
+        "smoker": smoker,
+        "diabetes": diabetes,
+        "north": north,
+        "urban": urban,
+        "family_history_ascvd": family_history,
+    }
+    direct = _ascvd_direct(
+        inputs, age=age, tc=tc, ldl=ldl, diabetes=diabetes, ascvd=ascvd, ckd_3_4=ckd_3_4
+    )
+    if direct is not None:
+        return replace(direct, model=ASCVD_CHINA_PAR)
+    if sex == "female":
+        # The women's equation has no urban and family-history terms.
+        del inputs["urban"], inputs["family_history_ascvd"]
+        family_history = False
+    if age is not None and age < 20:
+        return Score("ascvd", False, None, None, {}, inputs, (), "applies from age 20",
+                     ASCVD_CHINA_PAR)  # fmt: skip
+    numeric = {"age": age, "sex": sex, "sbp": sbp, "tc": tc, "hdl": hdl, "waist_cm": waist_cm}
+    unknown_flags = [k for k, v in (("smoker", smoker), ("family_history_ascvd", family_history))
+                     if v is None]  # fmt: skip
+    missing = tuple(k for k, v in numeric.items() if v is None) + tuple(unknown_flags)
+    if any(v is None for v in numeric.values()) or sex not in CHINA_PAR:
+        return Score("ascvd", True, None, None, {}, inputs, missing, "", ASCVD_CHINA_PAR)
+    assert age is not None and sbp is not None and tc is not None and hdl is not None
+    assert waist_cm is not None
+
+    def terms(smokes: bool, history: bool) -> dict[str, float]:
+        return china_par_terms(
+            sex=sex, age=age, sbp=sbp, treated=treated, tc_mmol=tc, hdl_mmol=hdl,
+            waist_cm=waist_cm, smoker=smokes, diabetes=bool(diabetes), north=north,
+            urban=urban, family_history=history,
+        )  # fmt: skip
+
+    smokes = [smoker] if smoker is not None else [False, True]
+    histories = [family_history] if family_history is not None else [False, True]
+    outcomes = [(terms(a, b), a, b) for a in smokes for b in histories]
+    risks = [china_par_risk(sex, t) for t, _a, _b in outcomes]
+    tiers = {ascvd_tier(r, medium_at=medium_at, high_at=high_at) for r in risks}
+    out_of_range = not CHINA_PAR_DERIVATION_AGES[0] <= age <= CHINA_PAR_DERIVATION_AGES[1]
+    suffix = " (outside the derivation ages 35–74)" if out_of_range else ""
+    if len(outcomes) == 1:
+        points = {k: round(v, 2) for k, v in outcomes[0][0].items()}
+        risk = round(risks[0], 1)
+        tier = ascvd_tier(risk, medium_at=medium_at, high_at=high_at)
+        return Score("ascvd", True, risk, tier, points, inputs, (), f"{risk:.1f}%{suffix}",
+                     ASCVD_CHINA_PAR)  # fmt: skip
+    span = f"{min(risks):.1f}–{max(risks):.1f}%{suffix}"
+    tier_or_none = tiers.pop() if len(tiers) == 1 else None
+    return Score("ascvd", True, None, tier_or_none, {}, inputs, tuple(unknown_flags), span,
+                 ASCVD_CHINA_PAR)  # fmt: skip
 
 
 # --- screening suggestions from tiers -------------------------------------------------

@@ -103,6 +103,9 @@ class ScoreOut(BaseModel):
     missing: list[str]
     note: str
     method: str
+    model: str | None = Field(
+        default=None, description="ASCVD: china_par or chart (the one that gave the tier)"
+    )
 
 
 class AnnualOut(BaseModel):

@@ -10,7 +10,7 @@ import importlib
 import logging
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
@@ -22,7 +22,7 @@ from yilian.chronic.config import ChronicSettings, Programme, get_chronic_settin
 from yilian.chronic.models import Enrolment, Followup, ReferralSuggestion
 from yilian.chronic.schemas import FACE_TO_FACE_MODES, FollowupIn
 from yilian.db import new_id, utcnow
-from yilian.kit.errors import Forbidden, NotFound, Unprocessable, YilianError
+from yilian.kit.errors import Forbidden, NotFound, Unprocessable
 from yilian.patients import service as patients
 from yilian.records import service as records
 from yilian.records.indexing import LOCAL_TZ
@@ -606,8 +606,9 @@ def risk_profile(
     on: date,
     *,
     family_history_diabetes: bool | None = None,
+    family_history_ascvd: bool | None = None,
 ) -> RiskProfile:
-    """CDRS and the ASCVD chart from the record's facts, with the screening they suggest."""
+    """CDRS and the 10-year ASCVD risk from the record's facts, with the screening they suggest."""
     cfg = get_chronic_settings()
     latest = {k: v[0] for k, v in facts.latest.items()}
     age = rules.age_on(facts.birth_date, on)
@@ -641,20 +642,17 @@ def risk_profile(
     )
     if diabetes:
         cdrs = rules.Score("cdrs", False, None, None, {}, cdrs.inputs, (), "diabetes diagnosed")
-    ascvd = rules.ascvd_chart(
+    ascvd, ascvd_method = _ascvd(
+        cfg,
+        facts,
+        latest,
         age=age,
-        sex=facts.sex,
-        smoker=facts.smoker[0] if facts.smoker else None,
-        tc=latest.get("tc"),
-        ldl=latest.get("ldl"),
-        hdl=latest.get("hdl"),
-        hypertension=hypertension,
-        diabetes=diabetes,
-        ascvd=inputs.has_code(facts.diagnoses, inputs.ASCVD_ICD),
-        ckd_3_4=inputs.has_code(facts.diagnoses, inputs.CKD_3_4_ICD),
         sbp=sbp,
         dbp=dbp,
         bmi_value=bmi,
+        hypertension=hypertension,
+        diabetes=diabetes,
+        family_history_ascvd=family_history_ascvd,
     )
     year_ago = on - timedelta(days=365)
     screening = rules.screening_suggestions(
@@ -671,10 +669,78 @@ def risk_profile(
     return RiskProfile(
         [
             (cdrs, "CDRS (中国2型糖尿病防治指南 2020)"),
-            (ascvd, "ASCVD risk-factor-count chart (China-PAR equations not in use)"),
+            (ascvd, ascvd_method),
         ],
         screening,
     )
+
+
+CHINA_PAR_METHOD = "China-PAR (Yang et al., Circulation 2016)"
+CHART_METHOD = "危险因素计数法 / risk-factor-count chart"
+
+
+def _ascvd(
+    cfg: ChronicSettings,
+    facts: inputs.Facts,
+    latest: dict[str, float],
+    *,
+    age: int | None,
+    sbp: int | None,
+    dbp: int | None,
+    bmi_value: float | None,
+    hypertension: bool | None,
+    diabetes: bool,
+    family_history_ascvd: bool | None,
+) -> tuple[rules.Score, str]:
+    """The configured 10-year ASCVD model; the chart when China-PAR lacks an input it needs."""
+    smoker = facts.smoker[0] if facts.smoker else None
+    present = inputs.has_code(facts.diagnoses, inputs.ASCVD_ICD)
+    ckd = inputs.has_code(facts.diagnoses, inputs.CKD_3_4_ICD)
+    chart = rules.ascvd_chart(
+        age=age,
+        sex=facts.sex,
+        smoker=smoker,
+        tc=latest.get("tc"),
+        ldl=latest.get("ldl"),
+        hdl=latest.get("hdl"),
+        hypertension=hypertension,
+        diabetes=diabetes,
+        ascvd=present,
+        ckd_3_4=ckd,
+        sbp=sbp,
+        dbp=dbp,
+        bmi_value=bmi_value,
+    )
+    if cfg.ascvd_model == rules.ASCVD_CHART:
+        return chart, CHART_METHOD
+    par = rules.ascvd_china_par(
+        age=age,
+        sex=facts.sex,
+        sbp=sbp,
+        treated=facts.antihypertensive,
+        tc=latest.get("tc"),
+        ldl=latest.get("ldl"),
+        hdl=latest.get("hdl"),
+        waist_cm=latest.get("waist_cm"),
+        smoker=smoker,
+        diabetes=diabetes,
+        north=cfg.china_par_north,
+        urban=cfg.china_par_urban,
+        family_history=family_history_ascvd,
+        ascvd=present,
+        ckd_3_4=ckd,
+        medium_at=cfg.ascvd_medium_at,
+        high_at=cfg.ascvd_high_at,
+    )
+    lacks_a_measure = set(par.missing) - {"smoker", "family_history_ascvd"}
+    if par.tier is None and lacks_a_measure and cfg.ascvd_fallback_to_chart and chart.tier:
+        # The chart decides where China-PAR lacks a measurement; what it needs stays listed.
+        lacking = "、".join(par.missing)
+        return (
+            replace(chart, missing=tuple(dict.fromkeys((*chart.missing, *par.missing)))),
+            f"{CHART_METHOD} — China-PAR 缺少 / lacks {lacking}",
+        )
+    return par, CHINA_PAR_METHOD
 
 
 def annual_assessment(
@@ -713,6 +779,7 @@ def overview(
     person_id: str,
     *,
     family_history_diabetes: bool | None = None,
+    family_history_ascvd: bool | None = None,
 ) -> Overview:
     """A person's programmes, follow-ups, suggestions, risk scores and annual assessment."""
     record_ids = patients.record_ids_of(session, person_id)
@@ -729,6 +796,7 @@ def overview(
         {e.programme for e in enrolments if e.status == "active"},
         on,
         family_history_diabetes=family_history_diabetes,
+        family_history_ascvd=family_history_ascvd,
     )
     return Overview(
         person_id,
@@ -811,25 +879,20 @@ def _group_keys(
             out.append((region.id, region.name) if region else (None, ""))
         return out
     try:
-        active_contract = importlib.import_module("yilian.familydoctor.service").active_contract
+        teams_of_persons = importlib.import_module("yilian.familydoctor.service").teams_of_persons
     except (ImportError, AttributeError):
         raise Unprocessable(
             "grouping by team needs the family-doctor domain, which is not installed",
             field="group_by",
         ) from None
-    fd = importlib.import_module("yilian.familydoctor.service")
-    names: dict[str, str] = {}
-    teams: list[tuple[str | None, str]] = []
+    # One set-based query for every person's covering contract and its team (the contract
+    # that covers today, as familydoctor.service.active_contract would choose it).
+    teams: dict[str, tuple[str, str]] = teams_of_persons(session, {r[0] for r in rows})
+    out_teams: list[tuple[str | None, str]] = []
     for r in rows:
-        contract = active_contract(session, r[0])
-        team_id = getattr(contract, "team_id", None) if contract else None
-        if team_id and team_id not in names:
-            try:
-                names[team_id] = str(fd.get_team(session, team_id).name)
-            except (AttributeError, YilianError):
-                names[team_id] = team_id
-        teams.append((team_id, names.get(team_id, "") if team_id else ""))
-    return teams
+        team = teams.get(r[0])
+        out_teams.append((team[0], team[1]) if team else (None, ""))
+    return out_teams
 
 
 def backfill_enrolments(session: Session) -> int:

@@ -34,6 +34,9 @@ class FamilyDoctorSettings(BaseSettings):
     # Reminders: residents are reminded this many days before a due date (0 = on the day).
     reminder_lead_days: int = Field(default=0, ge=0, le=30)
     reminder_batch_size: int = Field(default=2000, ge=10, le=100_000)
+    # EpisodeOfCare.type codes that mean a family-doctor contract (家庭医生签约); the
+    # synthetic region sends "family-doctor-contract". Other episodes are left alone.
+    contract_episode_types: tuple[str, ...] = ("family-doctor-contract",)
 
 
 @lru_cache

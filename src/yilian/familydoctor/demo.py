@@ -6,6 +6,11 @@ through the projector). One team per family doctor of each community centre; the
 Contracts are drawn deterministically per person: key populations at 82%, everybody
 else at the rate that brings the whole 长宁 roster to about 50%, which lands the
 district near the 48% / 80% targets with streets on both sides of them.
+
+The synthetic centres also send their contract renewals as EpisodeOfCare; they arrive
+before the teams exist and wait as ``no_team`` issues. Once the teams are made the
+issues are replayed: those whose doctor has a team become contracts, and the draw
+leaves their persons alone.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from yilian.db import new_id, utcnow
-from yilian.familydoctor import service, worklists
+from yilian.familydoctor import episodes, service, worklists
 from yilian.familydoctor.config import get_familydoctor_settings
 from yilian.familydoctor.models import (
     Contract,
@@ -151,6 +156,8 @@ def seed_demo(session: Session) -> str:
     teams = _teams(session)
     if not teams:
         return "familydoctor: no 长宁 community centres in the registry"
+    from_fhir, still_open = episodes.replay_open(session)
+    signed = set(session.scalars(select(Contract.person_id).where(Contract.status == "active")))
     centre_of_street: dict[str, str] = {}
     for org_id in teams:
         org = registry.get_organization(session, org_id)
@@ -206,7 +213,7 @@ def seed_demo(session: Session) -> str:
                     "created_at": now,
                 }
             )
-        if home is None or _u(pid, "sign") >= (KEY_RATE if key else other_rate):
+        if pid in signed or home is None or _u(pid, "sign") >= (KEY_RATE if key else other_rate):
             continue
         team = teams[home][int(_u(pid, "team") * len(teams[home]))]
         doctor = members.get(team.id)
@@ -282,6 +289,8 @@ def seed_demo(session: Session) -> str:
         f"flags, {len(crc)} CRC rounds, {len(ppv)} PPV23 doses, {len(checks)} health checks, "
         f"{len(wl.items) if wl else 0} worklist items at {DOCTOR_CENTRE}"
         + f", {granted} care relationships at {DOCTOR_CENTRE}"
+        + (f", {from_fhir} contracts from EpisodeOfCare" if from_fhir else "")
+        + (f", {still_open} contract issues open" if still_open else "")
         + (f", {backfilled} residents backfilled" if backfilled else "")
     )
 

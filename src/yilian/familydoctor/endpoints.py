@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Path, Query
 
 from yilian.deps import DbSession, Paging
-from yilian.familydoctor import service, worklists
+from yilian.familydoctor import episodes, service, worklists
 from yilian.familydoctor.models import Contract, Team
 from yilian.familydoctor.schemas import (
     AckIn,
@@ -18,10 +18,12 @@ from yilian.familydoctor.schemas import (
     CrcIn,
     CrcOut,
     EndIn,
+    EpisodeIssueOut,
     HealthCheckIn,
     MemberOut,
     ReminderOut,
     RenewIn,
+    ReplayOut,
     TeamIn,
     TeamOut,
     VaccinationIn,
@@ -303,3 +305,32 @@ def ack_reminder(
         sent_at=r.sent_at,
         organization_id=r.organization_id,
     )
+
+
+@router.get(
+    "/familydoctor/episode-issues",
+    response_model=list[EpisodeIssueOut],
+    responses=error_responses(Unauthorized, Forbidden),
+)
+def list_episode_issues(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    paging: Paging,
+    status: Annotated[Literal["open", "resolved"] | None, Query()] = "open",
+) -> list[EpisodeIssueOut]:
+    """List contracts sent as EpisodeOfCare that were not taken in, with the reason."""
+    rows = episodes.list_issues(
+        session, principal, status=status, limit=paging.limit, offset=paging.offset
+    )
+    return [EpisodeIssueOut.model_validate(r) for r in rows]
+
+
+@router.post(
+    "/familydoctor/episode-issues/replay",
+    response_model=ReplayOut,
+    responses=error_responses(Unauthorized, Forbidden),
+)
+def replay_episode_issues(session: DbSession, principal: CurrentPrincipal) -> ReplayOut:
+    """Try the open contract issues again (e.g. after the doctor joined a team)."""
+    taken, still_open = episodes.replay(session, principal)
+    return ReplayOut(taken=taken, still_open=still_open)

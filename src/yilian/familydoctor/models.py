@@ -115,6 +115,7 @@ class Contract(IdMixin, TimestampMixin, Base):
         Index("ix_familydoctor_contracts_org", "organization_id", "status"),
         Index("ix_familydoctor_contracts_station", "station_id"),
         Index("ix_familydoctor_contracts_family", "family_group"),
+        Index("ix_familydoctor_contracts_source_ref", "source_ref"),
     )
 
     person_id: Mapped[str] = mapped_column(ForeignKey("persons.id"))
@@ -140,6 +141,29 @@ class Contract(IdMixin, TimestampMixin, Base):
     source: Mapped[str] = mapped_column(String(16), default="api")  # api | fhir | demo
     source_ref: Mapped[str | None] = mapped_column(String(100))  # EpisodeOfCare/<id>
     created_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class EpisodeIssue(IdMixin, TimestampMixin, Base):
+    """A contract sent as a FHIR EpisodeOfCare that was not taken in, and why.
+
+    The bundle that carried it is stored whatever happens to the contract (the episode is
+    the institution's record); the issue is what a centre sees and resolves — e.g. a person
+    already under contract at another centre — and ``resource`` lets it be replayed.
+    """
+
+    __tablename__ = "familydoctor_episode_issues"
+    __table_args__ = (
+        UniqueConstraint("source_ref"),
+        Index("ix_familydoctor_episode_issues_org", "organization_id", "status"),
+    )
+
+    source_ref: Mapped[str] = mapped_column(String(100))  # EpisodeOfCare/<id>
+    person_id: Mapped[str | None] = mapped_column(ForeignKey("persons.id"))
+    organization_id: Mapped[str | None] = mapped_column(ForeignKey("organizations.id"))
+    reason_code: Mapped[str] = mapped_column(String(32))  # episodes.ISSUE_CODES
+    reason: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | resolved
+    resource: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class CrcScreening(IdMixin, TimestampMixin, Base):

@@ -13,6 +13,7 @@ from yilian.familydoctor.models import (
     AbnormalResult,
     Contract,
     CrcScreening,
+    EpisodeIssue,
     HealthCheck,
     KeyPopulation,
     Reminder,
@@ -47,9 +48,68 @@ def contract_for_person(session: Session, person_id: str, on: date) -> Contract 
     return session.scalars(stmt).first()
 
 
+def covering_teams(
+    session: Session, on: date, person_ids: Collection[str] | None = None
+) -> list[Any]:
+    """(person, team id, team name) of the contracts covering ``on``, latest start first.
+
+    One query: with ``person_ids`` (at most a chunk) an IN list, else every contract.
+    """
+    stmt = (
+        select(Contract.person_id, Contract.team_id, Team.name)
+        .join(Team, Team.id == Contract.team_id)
+        .where(current_on(on))
+        .order_by(Contract.person_id, Contract.start.desc())
+    )
+    if person_ids is not None:
+        stmt = stmt.where(Contract.person_id.in_(list(person_ids)))
+    return list(session.execute(stmt).tuples())
+
+
 def open_contract(session: Session, person_id: str) -> Contract | None:
     """The person's row with status active (the one the unique index guards), whatever its dates."""
     stmt = select(Contract).where(Contract.person_id == person_id, Contract.status == "active")
+    return session.scalars(stmt).first()
+
+
+def contract_by_source(session: Session, source_ref: str) -> Contract | None:
+    return session.scalars(select(Contract).where(Contract.source_ref == source_ref)).first()
+
+
+def episode_issue(session: Session, source_ref: str) -> EpisodeIssue | None:
+    return session.scalars(
+        select(EpisodeIssue).where(EpisodeIssue.source_ref == source_ref)
+    ).first()
+
+
+def episode_issues(
+    session: Session,
+    *,
+    status: str | None,
+    organization_id: str | None,
+    limit: int = 10_000,
+    offset: int = 0,
+) -> list[EpisodeIssue]:
+    stmt = select(EpisodeIssue).order_by(EpisodeIssue.created_at, EpisodeIssue.id)
+    if status is not None:
+        stmt = stmt.where(EpisodeIssue.status == status)
+    if organization_id is not None:
+        stmt = stmt.where(EpisodeIssue.organization_id == organization_id)
+    return list(session.scalars(stmt.limit(limit).offset(offset)))
+
+
+def team_of_practitioner(
+    session: Session, practitioner_id: str, org_ids: Collection[str]
+) -> Team | None:
+    """The team at one of ``org_ids`` with the practitioner as a member (family doctor first)."""
+    stmt = (
+        select(Team)
+        .join(TeamMember, TeamMember.team_id == Team.id)
+        .where(
+            TeamMember.practitioner_id == practitioner_id, Team.organization_id.in_(list(org_ids))
+        )
+        .order_by((TeamMember.role != "family_doctor"), Team.name)
+    )
     return session.scalars(stmt).first()
 
 

@@ -216,3 +216,24 @@ class RunOut(BaseModel):
     run_date: date
     status: str
     created: int
+
+
+class EpisodeIssueOut(BaseModel):
+    """A contract sent as EpisodeOfCare that was not taken in, and why."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    source_ref: str
+    person_id: str | None
+    organization_id: str | None
+    reason_code: str
+    reason: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ReplayOut(BaseModel):
+    taken: int
+    still_open: int

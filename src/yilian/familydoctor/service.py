@@ -187,6 +187,26 @@ def active_contract(session: Session, person_id: str, on: date | None = None) ->
     return repo.contract_for_person(session, person_id, on or today())
 
 
+def teams_of_persons(
+    session: Session, person_ids: Collection[str], on: date | None = None
+) -> dict[str, tuple[str, str]]:
+    """Person → (team id, team name) of the contract covering ``on`` (today), in one query.
+
+    The set-based form of ``active_contract(...).team_id`` for grouping indicators by team:
+    the same contract is chosen (the latest start among those covering the day).
+    """
+    wanted = set(person_ids)
+    if not wanted:
+        return {}
+    subset = wanted if len(wanted) <= repo.CHUNK else None  # many: one scan beats IN lists
+    rows = repo.covering_teams(session, on or today(), subset)
+    out: dict[str, tuple[str, str]] = {}
+    for pid, team_id, name in rows:
+        if pid in wanted and pid not in out:
+            out[pid] = (team_id, name)
+    return out
+
+
 def get_contract(session: Session, principal: Principal, contract_id: str) -> Contract:
     contract = session.get(Contract, contract_id)
     if contract is None:

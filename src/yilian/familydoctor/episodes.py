@@ -1,0 +1,473 @@
+"""家庭医生签约 sent through the exchange as FHIR ``EpisodeOfCare``: projected into contracts.
+
+A centre's HIS sends one EpisodeOfCare per contract term (the synthetic region does so
+at each yearly renewal): ``type`` says it is a family-doctor contract, ``period`` gives
+the term, ``managingOrganization`` the centre, ``careManager`` the family doctor and the
+contract-combination extension the "1+1+1" hospitals. What happens to it:
+
+- a new term at the centre that holds the person's current contract → a renewal (the
+  old row becomes ``renewed``, as ``/renew`` does); an earlier term arriving late is kept
+  as history (``renewed``: it covers its own period);
+- ``finished`` → the contract ends on ``period.end``; ``entered-in-error``/``cancelled``
+  → it ends and no longer counts; a re-send updates the same contract (idempotent on
+  ``EpisodeOfCare/<id>``);
+- the person is already under an active contract at **another** centre, no team can be
+  chosen, the dates make no sense … → nothing is signed and an **issue** is recorded with
+  the reason (``familydoctor_episode_issues``): the bundle is never refused for it (the
+  episode is the institution's own record) and the centre sees, fixes and replays it.
+
+The team is the one at the centre whose member is the care manager (the family doctor),
+else the centre's only team.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from yilian.audit import service as audit
+from yilian.db import new_id, utcnow
+from yilian.familydoctor import repository as repo
+from yilian.familydoctor import rules, service
+from yilian.familydoctor.config import get_familydoctor_settings
+from yilian.familydoctor.models import Contract, EpisodeIssue
+from yilian.kit.errors import Forbidden, NotFound
+from yilian.records.projectors import StoredResource
+from yilian.registry import service as registry
+from yilian.registry.models import Organization
+from yilian.registry.schemas import PractitionerFilter
+from yilian.security import service as security
+from yilian.security.principal import Principal, Role
+
+CONTRACT_COMBINATION = "contract-combination"  # StructureDefinition name of the "1+1+1" extension
+
+# Why an episode was not taken in (EpisodeIssue.reason_code).
+ACTIVE_ELSEWHERE = "active_elsewhere"
+OVERLAP = "overlap"
+NO_TEAM = "no_team"
+NO_CENTRE = "no_centre"
+BAD_PERIOD = "bad_period"
+ISSUE_CODES = (ACTIVE_ELSEWHERE, OVERLAP, NO_TEAM, NO_CENTRE, BAD_PERIOD)
+
+_VOID = {"entered-in-error", "cancelled"}
+_IGNORED = {"waitlist"}  # not (yet) a contract
+
+
+class Refused(Exception):
+    """An episode that cannot become a contract, with the reason a centre can act on."""
+
+    def __init__(self, code: str, reason: str, organization_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.code, self.reason, self.organization_id = code, reason, organization_id
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one episode: a contract, an issue, or nothing (not a contract episode)."""
+
+    contract: Contract | None = None
+    issue: EpisodeIssue | None = None
+
+
+def is_contract_episode(resource: Mapping[str, Any]) -> bool:
+    codes = get_familydoctor_settings().contract_episode_types
+    return any(
+        isinstance(c, Mapping) and c.get("code") in codes
+        for t in resource.get("type") or []
+        if isinstance(t, Mapping)
+        for c in t.get("coding") or []
+    )
+
+
+def project_episode(session: Session, stored: StoredResource) -> None:
+    """Projector: take a family-doctor contract episode in, or record why it was not."""
+    if stored.person_id and is_contract_episode(stored.resource):
+        take_in(
+            session,
+            person_id=stored.person_id,
+            resource=stored.resource,
+            source_ref=f"EpisodeOfCare/{stored.id}",
+            sender_org_id=stored.source_org_id,
+        )
+
+
+def take_in(
+    session: Session,
+    *,
+    person_id: str,
+    resource: Mapping[str, Any],
+    source_ref: str,
+    sender_org_id: str | None,
+) -> Outcome:
+    """Create, renew, update or end the contract an episode describes; never raise for it."""
+    try:
+        with session.begin_nested():
+            contract = _apply(session, person_id, resource, source_ref, sender_org_id)
+    except Refused as why:
+        return Outcome(issue=_issue(session, person_id, resource, source_ref, why))
+    except IntegrityError:  # another contract for the person was just written: same as above
+        race = Refused(ACTIVE_ELSEWHERE, f"person {person_id} was just signed by another team")
+        return Outcome(issue=_issue(session, person_id, resource, source_ref, race))
+    issue = repo.episode_issue(session, source_ref)
+    if issue is not None and issue.status == "open":
+        issue.status = "resolved"
+    return Outcome(contract=contract)
+
+
+def _apply(
+    session: Session,
+    person_id: str,
+    res: Mapping[str, Any],
+    source_ref: str,
+    sender_org_id: str | None,
+) -> Contract | None:
+    status = str(res.get("status") or "active")
+    existing = repo.contract_by_source(session, source_ref)
+    if status in _IGNORED:
+        return existing
+    if existing is not None:
+        return _update(session, existing, res, status)
+    if status in _VOID:
+        return None
+    cfg = get_familydoctor_settings()
+    period = _period(res)
+    start = _date(period.get("start"))
+    if start is None:
+        raise Refused(BAD_PERIOD, "the episode has no period.start")
+    end = _date(period.get("end")) or rules.default_end(start, cfg.contract_term_days)
+    problem = rules.contract_period_problem(
+        start,
+        end,
+        today=service.today(),
+        term_days=cfg.contract_term_days,
+        birth=service._birth_dates(session, [person_id]).get(person_id),
+    )
+    if problem:
+        raise Refused(BAD_PERIOD, f"period: {problem[1]}")
+    centre, station = _centre(session, res.get("managingOrganization"), sender_org_id)
+    team_id, practitioner_id = _team(session, centre, station, res.get("careManager"))
+    district, city = _combination(session, res)
+    current = repo.open_contract(session, person_id)
+    if current is not None and current.end < start:
+        if current.organization_id == centre.id and start - current.end <= RENEWAL_GAP:
+            renewed_from: Contract | None = current  # the next term, on time or a bit late
+        else:
+            service._take_over_expired(session, person_id, start)
+            renewed_from = None
+        current = None
+    else:
+        renewed_from = None
+    contract = Contract(
+        id=new_id(),
+        person_id=person_id,
+        organization_id=centre.id,
+        station_id=station.id if station else None,
+        team_id=team_id,
+        doctor_practitioner_id=practitioner_id,
+        kind=rules.ContractKind.individual.value,
+        district_hospital_id=district,
+        city_hospital_id=city,
+        start=start,
+        end=end,
+        status=rules.ContractStatus.active.value,
+        categories=[],
+        source="fhir",
+        source_ref=source_ref,
+        created_by="fhir",
+    )
+    if status == "finished":
+        contract.status = rules.ContractStatus.ended.value
+        contract.ended_reason = "finished (EpisodeOfCare)"
+    if current is not None:
+        _fit_beside(session, current, contract, centre)
+    elif renewed_from is not None and contract.status != rules.ContractStatus.ended.value:
+        renewed_from.status = rules.ContractStatus.renewed.value
+        contract.renewed_from_id = renewed_from.id
+        session.flush([renewed_from])
+    session.add(contract)
+    session.flush([contract])
+    if contract.status != rules.ContractStatus.ended.value:
+        service._after_sign(session, None, contract)
+    return contract
+
+
+def _fit_beside(session: Session, current: Contract, new: Contract, centre: Organization) -> None:
+    """Place a new term next to the person's active contract, or refuse it with the reason."""
+    ended = rules.ContractStatus.ended.value
+    same_centre = current.organization_id == centre.id
+    if new.status == ended:
+        return  # a finished term holds no place: history
+    if new.end < current.start:
+        # An earlier term arriving late: it covered its own period (renewed at the same
+        # centre, ran out elsewhere).
+        if same_centre:
+            new.status = rules.ContractStatus.renewed.value
+        else:
+            new.status, new.ended_reason = ended, "expired"
+        return
+    if not same_centre:
+        org = registry.get_organization(session, current.organization_id)
+        raise Refused(
+            ACTIVE_ELSEWHERE,
+            f"person {current.person_id} already has an active contract with {org.name} "
+            f"({current.start.isoformat()} – {current.end.isoformat()}); it must end first",
+            centre.id,
+        )
+    if new.start > current.start and new.start > current.end - RENEWAL_OVERLAP:
+        # The next term at the same centre (续约): the current one is superseded.
+        current.status = rules.ContractStatus.renewed.value
+        new.renewed_from_id = current.id
+        session.flush([current])
+        return
+    raise Refused(
+        OVERLAP,
+        f"the term {new.start.isoformat()} – {new.end.isoformat()} overlaps contract "
+        f"{current.id} ({current.start.isoformat()} – {current.end.isoformat()}) at the "
+        "same centre",
+        centre.id,
+    )
+
+
+# A renewal may be signed a little before the current term ends (the next term then starts
+# on the day it was signed); more overlap than this is a second, conflicting contract. A
+# term starting up to a month after the last one ended still renews it (续约 signed late).
+RENEWAL_OVERLAP = timedelta(days=31)
+RENEWAL_GAP = timedelta(days=31)
+
+
+def _update(session: Session, contract: Contract, res: Mapping[str, Any], status: str) -> Contract:
+    """A re-sent episode: end or void the contract it made, or move its end date."""
+    period = _period(res)
+    end = _date(period.get("end"))
+    ended = rules.ContractStatus.ended.value
+    if status in _VOID or status == "finished":
+        if contract.status == ended:
+            return contract
+        contract.status = ended
+        contract.ended_reason = f"{status} (EpisodeOfCare)"
+        if status == "finished" and end is not None and contract.start <= end <= contract.end:
+            contract.end = end
+        security.end_relationship(
+            session,
+            person_id=contract.person_id,
+            organization_id=contract.organization_id,
+            kind="contract",
+            source=f"familydoctor:{contract.id}",
+            at=utcnow(),
+            principal=None,
+        )
+        _audit(session, contract, {"status": ended, "reason": contract.ended_reason})
+    elif end is not None and end != contract.end and contract.status != ended:
+        problem = rules.contract_period_problem(
+            contract.start,
+            end,
+            today=service.today(),
+            term_days=get_familydoctor_settings().contract_term_days,
+        )
+        if problem:
+            raise Refused(BAD_PERIOD, f"period: {problem[1]}", contract.organization_id)
+        contract.end = end
+        _audit(session, contract, {"end": end.isoformat()})
+    session.flush([contract])
+    return contract
+
+
+def _audit(session: Session, contract: Contract, detail: dict[str, Any]) -> None:
+    audit.record(
+        session,
+        None,
+        action="update",
+        resource_type="FamilyDoctorContract",
+        resource_id=contract.id,
+        person_id=contract.person_id,
+        outcome="success",
+        detail={"source": contract.source_ref, **detail},
+    )
+
+
+def _issue(
+    session: Session,
+    person_id: str,
+    resource: Mapping[str, Any],
+    source_ref: str,
+    why: Refused,
+) -> EpisodeIssue:
+    issue = repo.episode_issue(session, source_ref)
+    if issue is None:
+        issue = EpisodeIssue(id=new_id(), source_ref=source_ref)
+        session.add(issue)
+    issue.person_id = person_id
+    issue.organization_id = why.organization_id or issue.organization_id
+    issue.reason_code = why.code
+    issue.reason = why.reason[:500]
+    issue.status = "open"
+    issue.resource = dict(resource)
+    session.flush([issue])
+    audit.record(
+        session,
+        None,
+        action="create",
+        resource_type="FamilyDoctorEpisodeIssue",
+        resource_id=issue.id,
+        person_id=person_id,
+        outcome="failure",
+        detail={"source": source_ref, "reason": why.code},
+    )
+    return issue
+
+
+def _period(res: Mapping[str, Any]) -> Mapping[str, Any]:
+    period = res.get("period")
+    return period if isinstance(period, Mapping) else {}
+
+
+def _date(value: Any) -> date | None:
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        if len(value) == 10:
+            return date.fromisoformat(value)
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC).date()
+    except ValueError:
+        return None
+
+
+def _ref_org(session: Session, ref: Any) -> Organization | None:
+    """An organisation named by ``Organization/<id>`` or by its code identifier."""
+    if not isinstance(ref, Mapping):
+        return None
+    reference = ref.get("reference")
+    if isinstance(reference, str) and reference.startswith("Organization/"):
+        try:
+            return registry.get_organization(session, reference.split("/", 1)[1])
+        except NotFound:
+            return None
+    ident = ref.get("identifier")
+    if isinstance(ident, Mapping) and isinstance(ident.get("value"), str):
+        return registry.get_organization_by_code(session, ident["value"])
+    return None
+
+
+def _centre(
+    session: Session, ref: Any, sender_org_id: str | None
+) -> tuple[Organization, Organization | None]:
+    """The community centre (and station) managing the contract: the named one or the sender."""
+    org = _ref_org(session, ref)
+    if org is None and sender_org_id:
+        org = registry.get_organization(session, sender_org_id)
+    if org is None:
+        raise Refused(NO_CENTRE, "managingOrganization names no organisation known here")
+    kind = service._type(org)
+    if kind in service.STATION_TYPES and org.parent_id:
+        return registry.get_organization(session, org.parent_id), org
+    if kind not in service.CENTRE_TYPES:
+        raise Refused(NO_CENTRE, f"{org.name} is not a community health centre or station", org.id)
+    return org, None
+
+
+def _practitioner_id(session: Session, ref: Any) -> str | None:
+    if not isinstance(ref, Mapping):
+        return None
+    reference = ref.get("reference")
+    if isinstance(reference, str) and reference.startswith("Practitioner/"):
+        return reference.split("/", 1)[1]
+    ident = ref.get("identifier")
+    if isinstance(ident, Mapping) and isinstance(ident.get("value"), str):
+        found = registry.list_practitioners(
+            session, filters=PractitionerFilter(license_no=ident["value"]), limit=1
+        ).items
+        return found[0].id if found else None
+    return None
+
+
+def _team(
+    session: Session, centre: Organization, station: Organization | None, manager: Any
+) -> tuple[str, str | None]:
+    """(team id, the care manager's practitioner id): the manager's team, else the only team."""
+    practitioner_id = _practitioner_id(session, manager)
+    places = [centre.id] + ([station.id] if station else [])
+    if practitioner_id:
+        team = repo.team_of_practitioner(session, practitioner_id, places)
+        if team is not None:
+            return team.id, practitioner_id
+    teams = [t for t in repo.teams(session, centre.id) if t.active]
+    if len(teams) == 1:
+        return teams[0].id, practitioner_id
+    who = "the care manager" if practitioner_id else "no care manager given, and"
+    raise Refused(
+        NO_TEAM,
+        f"no team at {centre.name} has {who} as a member ({len(teams)} teams there); "
+        "add the family doctor to a team, then replay",
+        centre.id,
+    )
+
+
+def _combination(session: Session, res: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The "1+1+1" district and city hospitals from the contract-combination extension."""
+    district = city = None
+    for ext in res.get("extension") or []:
+        if not isinstance(ext, Mapping) or not str(ext.get("url", "")).endswith(
+            CONTRACT_COMBINATION
+        ):
+            continue
+        org = _ref_org(session, ext.get("valueReference"))
+        if org is None or not service._type(org).endswith("hospital"):
+            continue
+        level = str(getattr(registry.get_region(session, org.region_id).level, "value", ""))
+        if level in ("city", "province"):
+            city = city or org.id
+        else:
+            district = district or org.id
+    return district, city
+
+
+# --- issues: what a centre sees and replays -----------------------------------------
+
+
+def _scope(principal: Principal) -> str | None:
+    if principal.role in service.OVERSIGHT_ROLES:
+        return None
+    if principal.role != Role.doctor or not principal.organization_id:
+        raise Forbidden("only a centre's doctors or an oversight role may see contract issues")
+    return principal.organization_id
+
+
+def list_issues(
+    session: Session, principal: Principal, *, status: str | None, limit: int, offset: int
+) -> list[EpisodeIssue]:
+    """Contract episodes not taken in: the principal's centre, or every centre for oversight."""
+    return repo.episode_issues(
+        session, status=status, organization_id=_scope(principal), limit=limit, offset=offset
+    )
+
+
+def replay(session: Session, principal: Principal) -> tuple[int, int]:
+    """Try the open issues again (after a team was set up or a contract ended): (taken, open)."""
+    if principal.role not in service.WRITE_ROLES:
+        raise Forbidden("only a family doctor or an administrator may replay contract issues")
+    return replay_open(session, None if principal.role == Role.admin else _scope(principal))
+
+
+def replay_open(session: Session, organization_id: str | None = None) -> tuple[int, int]:
+    """Re-run the open issues of one centre (or all): (taken in, still open)."""
+    org_id = organization_id
+    taken = still = 0
+    for issue in repo.episode_issues(session, status="open", organization_id=org_id):
+        if issue.person_id is None:
+            still += 1
+            continue
+        out = take_in(
+            session,
+            person_id=issue.person_id,
+            resource=issue.resource,
+            source_ref=issue.source_ref,
+            sender_org_id=issue.organization_id,
+        )
+        taken += out.contract is not None
+        still += out.contract is None
+    return taken, still
