@@ -58,6 +58,7 @@ DOMAIN_SEEDERS = [
     "yilian.consult.demo",
     "yilian.surveillance.demo",
     "yilian.tb.care_demo",
+    "yilian.tb.demo",
 ]
 
 

@@ -17,7 +17,7 @@ from yilian.registry.models import Organization, Region
 from yilian.security.principal import Principal, Role
 from yilian.tb import care_service
 from yilian.tb.care_models import TbCase
-from yilian.tb.care_schemas import CaseCreate
+from yilian.tb.care_schemas import CaseCreate, TransferCreate
 
 
 @pytest.fixture
@@ -105,5 +105,60 @@ def test_recording_a_missed_dose_raises_a_reminder_in_the_browser(
             form.get_by_role("button").click()
             expect(page.get_by_test_id("dose-message")).to_contain_text("future")
             page.screenshot(path=str(tmp_path / "tb-care.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+@pytest.mark.browser
+def test_the_receiving_centre_acknowledges_a_transfer_from_anhui_in_the_browser(
+    live_server: str,
+    session: Session,
+    make_user: Callable[..., object],
+    make_region: Callable[..., Region],
+    make_org: Callable[..., Organization],
+    org: Organization,
+    tmp_path: Path,
+) -> None:
+    """安徽 transfers out; the 上海 centre's worklist shows it pending, 确认转入 takes it in."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ah = make_region(name="安徽省", level="province")
+    hf = make_region(name="合肥市", level="city", parent=ah)
+    anhui = make_org(name="合肥市庐阳区社区卫生服务中心", region=hf)
+    p = Person()
+    session.add(p)
+    session.flush()
+    his = Principal(subject="his", name="his", role=Role.system, organization_id=anhui.id)
+    case = care_service.create_case(
+        session,
+        his,
+        CaseCreate(
+            person_id=p.id,
+            organization_id=anhui.id,
+            notification_date=date.today() - timedelta(days=20),
+        ),
+    )
+    care_service.request_transfer(
+        session, his, case.id, TransferCreate(to_organization_id=org.id, reason="迁居上海")
+    )
+    session.commit()
+    make_user("shdoc", role=Role.doctor, organization_id=org.id)
+    expect.set_options(timeout=15_000)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        page = browser.new_page(locale="zh-CN", viewport={"width": 1300, "height": 1000})
+        try:
+            page.goto(f"{live_server}/ui/tb/care")
+            page.fill("input[name=username]", "shdoc")
+            page.fill("input[name=password]", TEST_PASSWORD)
+            page.click("button[type=submit]")
+            expect(page.get_by_test_id("tb-care-tenant")).to_have_text("上海市")
+            expect(page.get_by_test_id("tb-care-worklist")).not_to_contain_text(case.id[:8])
+            incoming = page.get_by_test_id("tb-care-incoming")
+            expect(incoming).to_contain_text("安徽省 · 合肥市庐阳区社区卫生服务中心")
+            incoming.get_by_role("button").click()
+            expect(page.get_by_test_id("tb-care-worklist")).to_contain_text(case.id[:8])
+            expect(page.get_by_test_id("tb-care-incoming")).to_have_count(0)
+            page.screenshot(path=str(tmp_path / "tb-transfer.png"), full_page=True)
         finally:
             browser.close()

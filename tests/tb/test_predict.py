@@ -186,3 +186,38 @@ def test_resistance_type_who_2021(resistant: set[str], expected: str) -> None:
     drugs = ["rifampicin", "isoniazid", "levofloxacin", "moxifloxacin", "bedaquiline",
              "linezolid", "ethambutol"]  # fmt: skip
     assert rules.resistance_type({d: "R" if d in resistant else "S" for d in drugs}) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "pos", "ref", "alt", "drug", "change"),
+    [
+        # rpoB,p.Ser450Leu,…,rifampicin,…,Assoc w R; coordinates VCF 761155 C T.
+        ("rpoB_c.1349C>T", 761155, "C", "T", "rifampicin", "p.Ser450Leu"),
+        # katG (minus strand) p.Ser315Thr, isoniazid Assoc w R; VCF 2155168 C G.
+        ("katG_c.944G>C", 2155168, "C", "G", "isoniazid", "p.Ser315Thr"),
+        # rrs,n.1401A>G,…,amikacin,…,Assoc w R; VCF 1473246 A G.
+        ("rrs_n.1401A>G", 1473246, "A", "G", "amikacin", "n.1401A>G"),
+        # inhA,c.-777C>T (Alias fabG1_c.-15C>T), isoniazid Assoc w R; VCF 1673425 C T.
+        ("fabG1_c.-15C>T", 1673425, "C", "T", "isoniazid", "c.-777C>T"),
+    ],
+)
+def test_nucleotide_names_are_placed_on_h37rv(
+    catalogue: Catalogue, name: str, pos: int, ref: str, alt: str, drug: str, change: str
+) -> None:
+    """A c./n. substitution is placed through the gene table and graded like a VCF call;
+    the report agrees with the one from the VCF record at the same coordinates."""
+    (v,) = predict.variants_from_names(catalogue, [name])
+    assert (v["pos"], v["ref"], v["alt"], v["change"]) == (pos, ref, alt, change)
+    by_name = predict.predict(catalogue, variants=[v])
+    by_vcf = _report(catalogue, vcf(f"{pos} {ref} {alt}"))
+    assert _results(by_name)[drug] == "R" == _results(by_vcf)[drug]
+    assert by_name["drtype"] == by_vcf["drtype"]
+
+
+def test_protein_names_have_no_position_and_a_wrong_ref_is_refused(catalogue: Catalogue) -> None:
+    (v,) = predict.variants_from_names(catalogue, ["rpoB_p.Ser450Leu"])
+    assert v["pos"] is None and v["drugs"][0]["drug"] == "rifampicin"
+    with pytest.raises(predict.VariantNameError, match="H37Rv has C at 761155, not G"):
+        predict.variants_from_names(catalogue, ["rpoB_c.1349G>T"])
+    with pytest.raises(predict.VariantNameError, match="not on H37Rv"):
+        predict.variants_from_names(catalogue, ["dnaA_c.-5000A>G"])

@@ -20,6 +20,17 @@ from yilian.tb.care_schemas import CaseCreate, OutcomeCreate, TransferCreate
 CENTRES = [f"310105C{n:03d}" for n in range(1, 11)]
 
 
+def _system(org: Organization) -> Principal:
+    """The community centre's own system: demo data is recorded as the centre would."""
+    return Principal(
+        subject=f"demo-tb-{org.code}",
+        name=f"{org.name} 结核管理",
+        role=Role.system,
+        organization_id=org.id,
+        kind="client",
+    )
+
+
 def seed_demo(session: Session) -> str:
     """Idempotent: does nothing when demo cases exist."""
     if session.scalar(select(func.count()).select_from(TbCase)):
@@ -29,7 +40,6 @@ def seed_demo(session: Session) -> str:
         return "tb care: no community centres in the registry, nothing seeded"
     persons = list(session.scalars(select(Person.id).where(Person.merged_into.is_(None)).limit(20)))
     rng = random.Random(8)
-    admin = Principal(subject="demo", name="demo", role=Role.admin, organization_id=None)
     today = service.today()
     made = doses = 0
     cases: list[TbCase] = []
@@ -44,7 +54,7 @@ def seed_demo(session: Session) -> str:
         try:
             case = service.create_case(
                 session,
-                admin,
+                _system(org),
                 CaseCreate(
                     person_id=pid,
                     organization_id=org.id,
@@ -57,11 +67,13 @@ def seed_demo(session: Session) -> str:
             continue
         made += 1
         cases.append(case)
-        start = max(case.start_date, today - timedelta(days=29))
-        d = start
+        # Every day of treatment so far, so that adherence reads as it would in practice.
+        d = case.start_date
         while d <= today:
             status = rng.choices(["taken", "missed", "late"], [0.88, 0.08, 0.04])[0]
-            session.add(TbDose(case_id=case.id, day=d, status=status, method="dot"))
+            session.add(
+                TbDose(case_id=case.id, day=d, status=status, method="dot", organization_id=org.id)
+            )
             doses += 1
             d += timedelta(days=1)
         v = case.notification_date + timedelta(days=rng.randint(1, 4))
@@ -69,16 +81,25 @@ def seed_demo(session: Session) -> str:
             session.add(TbVisit(case_id=case.id, visit_date=v, organization_id=org.id))
             v += timedelta(days=30 + rng.randint(-3, 6))
     session.flush()
+    by_id = {o.id: o for o in [*orgs, *([outside] if outside else [])]}
     if cases:  # one finished course
+        last = cases[-1]
         service.record_outcome(
-            session, admin, cases[-1].id, OutcomeCreate(outcome="cured", outcome_date=today)
+            session,
+            _system(by_id[last.organization_id]),
+            last.id,
+            OutcomeCreate(outcome="cured", outcome_date=today),
         )
     moved = 0
     if outside is not None and cases and cases[0].organization_id == outside.id:
+        # A patient moving from another province into the district: 转出 then 转入.
         t = service.request_transfer(
-            session, admin, cases[0].id, TransferCreate(to_organization_id=orgs[0].id)
+            session,
+            _system(outside),
+            cases[0].id,
+            TransferCreate(to_organization_id=orgs[0].id, reason="患者迁居上海长宁"),
         )
-        service.acknowledge_transfer(session, admin, t.id)
+        service.acknowledge_transfer(session, _system(orgs[0]), t.id)
         moved = 1
     reminders = service.sweep_visit_reminders(session)
     session.flush()

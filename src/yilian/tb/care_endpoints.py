@@ -47,7 +47,7 @@ def _line(line: dict[str, Any]) -> dict[str, Any]:
     out["case"] = CaseRead.model_validate(line["case"]).model_dump(mode="json")
     if out.get("next_visit"):
         out["next_visit"] = out["next_visit"].isoformat()
-    for key in ("transfers", "timeline"):
+    for key in ("transfers", "timeline", "organizations"):
         out.pop(key, None)
     return out
 
@@ -90,8 +90,15 @@ def get_case(case_id: Id, session: DbSession, principal: CurrentPrincipal) -> di
     out["transfers"] = [
         TransferRead.model_validate(x).model_dump(mode="json") for x in d["transfers"]
     ]
+    orgs = d["organizations"]
     out["timeline"] = [
-        {"at": e.at.isoformat(), "kind": e.kind, "organization_id": e.organization_id, **e.detail}
+        {
+            "at": e.at.isoformat(),
+            "kind": e.kind,
+            "organization_id": e.organization_id,
+            "province": orgs.get(e.organization_id, {}).get("province"),
+            **e.detail,
+        }
         for e in d["timeline"]
     ]
     return out
@@ -152,8 +159,11 @@ def request_transfer(
 def list_transfers(
     session: DbSession,
     principal: CurrentPrincipal,
-    status_: Annotated[str | None, Query(alias="status", pattern="^(pending|accepted)$")] = None,
+    status_: Annotated[
+        str | None, Query(alias="status", pattern="^(pending|accepted|cancelled)$")
+    ] = None,
 ) -> Any:
+    """Transfers in and out of the caller's organisation (a CDC: its province's tenant)."""
     return service.list_transfers(session, principal, status=status_)
 
 
@@ -161,6 +171,12 @@ def list_transfers(
 def acknowledge_transfer(transfer_id: Id, session: DbSession, principal: Writer) -> Any:
     """Transfer-in: the receiving organisation takes the case over, same id and timeline."""
     return service.acknowledge_transfer(session, principal, transfer_id)
+
+
+@router.post("/transfers/{transfer_id}/cancel", response_model=TransferRead, responses=_W)
+def cancel_transfer(transfer_id: Id, session: DbSession, principal: Writer) -> Any:
+    """Withdraw (sending side) or decline (receiving side) a pending transfer."""
+    return service.cancel_transfer(session, principal, transfer_id)
 
 
 @router.get(
@@ -198,8 +214,8 @@ def sweep(
     session: DbSession,
     principal: Annotated[Principal, Depends(require_roles(Role.admin, Role.system, Role.cdc))],
 ) -> dict[str, int]:
-    """Raise reminders for overdue visits (run daily by a scheduler)."""
-    return {"created": service.sweep_visit_reminders(session)}
+    """Raise reminders for overdue visits of the caller's tenant (run daily by a scheduler)."""
+    return {"created": service.sweep_for(session, principal)}
 
 
 @router.get(

@@ -133,7 +133,8 @@ class TbTransfer(IdMixin, Base):
     to_organization_id: Mapped[str] = mapped_column(String(32))
     from_province: Mapped[str] = mapped_column(String(64), default="")
     to_province: Mapped[str] = mapped_column(String(64), default="")
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | accepted
+    # pending | accepted | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     reason: Mapped[str] = mapped_column(String(300), default="")
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     requested_by: Mapped[str | None] = mapped_column(String(64))

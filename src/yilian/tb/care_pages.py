@@ -12,6 +12,7 @@ from yilian.kit.errors import YilianError
 from yilian.security.principal import Role
 from yilian.tb import care_rules as rules
 from yilian.tb import care_service as service
+from yilian.tb import tenancy
 from yilian.web.i18n import add_messages
 from yilian.web.nav import NavItem, register
 from yilian.web.pages import _signed_in, _to_login
@@ -61,6 +62,15 @@ add_messages(
         "tb_care.none": {"zh-CN": "暂无", "en": "None"},
         "tb_care.intensive": {"zh-CN": "强化期", "en": "Intensive"},
         "tb_care.continuation": {"zh-CN": "继续期", "en": "Continuation"},
+        "tb_care.tenant": {"zh-CN": "数据归属", "en": "Tenant"},
+        "tb_care.incoming": {"zh-CN": "待确认的转入", "en": "Transfers awaiting acknowledgement"},
+        "tb_care.outgoing": {"zh-CN": "已转出、待对方确认", "en": "Transfers out, pending"},
+        "tb_care.from": {"zh-CN": "转出机构", "en": "From"},
+        "tb_care.to": {"zh-CN": "转入机构", "en": "To"},
+        "tb_care.reason": {"zh-CN": "原因", "en": "Reason"},
+        "tb_care.acknowledge": {"zh-CN": "确认转入", "en": "Acknowledge"},
+        "tb_care.transferred_in": {"zh-CN": "转入", "en": "Transferred in"},
+        "tb_care.transferred_out": {"zh-CN": "转出", "en": "Transferred out"},
     }
 )
 
@@ -84,9 +94,21 @@ def worklist_page(request: Request, session: DbSession) -> Response:
         return _to_login(request)
     try:
         lines = service.list_cases(session, principal, limit=500)
+        pending = service.list_transfers(session, principal, status="pending")
     except YilianError as exc:
         return _error(request, principal, exc)
-    return render(request, "tb/care_worklist.html", principal, lines=lines)
+    mine = {line["case"].id for line in lines}
+    transfers = service.transfer_lines(session, pending)
+    return render(
+        request,
+        "tb/care_worklist.html",
+        principal,
+        lines=lines,
+        tenant=tenancy.require_tenant(session, principal),
+        # A pending transfer of a case the caller manages is going out; any other, coming in.
+        incoming=[t for t in transfers if t["transfer"].case_id not in mine],
+        outgoing=[t for t in transfers if t["transfer"].case_id in mine],
+    )
 
 
 @router.get("/ui/tb/care/indicators", response_class=HTMLResponse, response_model=None)

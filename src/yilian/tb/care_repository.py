@@ -115,17 +115,29 @@ def pending_transfer(session: Session, case_id: str) -> TbTransfer | None:
 
 
 def transfers(
-    session: Session, *, organization_id: str | None, status: str | None
+    session: Session, *, organization_ids: Sequence[str] | None, status: str | None
 ) -> Sequence[TbTransfer]:
+    """Transfers into or out of the organisations (all when None), newest first."""
     stmt = select(TbTransfer)
-    if organization_id is not None:
+    if organization_ids is not None:
         stmt = stmt.where(
-            (TbTransfer.to_organization_id == organization_id)
-            | (TbTransfer.from_organization_id == organization_id)
+            TbTransfer.to_organization_id.in_(organization_ids)
+            | TbTransfer.from_organization_id.in_(organization_ids)
         )
     if status is not None:
         stmt = stmt.where(TbTransfer.status == status)
     return session.scalars(stmt.order_by(TbTransfer.requested_at.desc()).limit(500)).all()
+
+
+def accepted_transfers(session: Session, case_ids: Sequence[str]) -> list[TbTransfer]:
+    """The acknowledged transfers of these cases, in the order they were acknowledged."""
+    out: list[TbTransfer] = []
+    for i in range(0, len(case_ids), 500):
+        stmt = select(TbTransfer).where(
+            TbTransfer.case_id.in_(case_ids[i : i + 500]), TbTransfer.status == "accepted"
+        )
+        out.extend(session.scalars(stmt))
+    return sorted(out, key=lambda t: (t.acknowledged_at or t.requested_at, t.id))
 
 
 def transfers_of(session: Session, case_id: str) -> Sequence[TbTransfer]:

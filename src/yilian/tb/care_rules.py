@@ -148,3 +148,59 @@ def missed_total_reaches_week(missed: int, policy: VisitPolicy = VisitPolicy()) 
 
 def phase_on(day: date, intensive_end: date) -> str:
     return "intensive" if day <= intensive_end else "continuation"
+
+
+# Custody across transfers (转出/转入). The registering unit keeps the case in its cohort:
+# China's web-based TB information system reports the outcome of a transferred-out patient
+# to the unit that registered them (Li T et al., PLoS ONE 2018;13(11):e0206580, "treatment
+# outcomes ... were available with transfer-out BMU"), as WHO cohort reporting counts a
+# patient once, where registered. The work of each day — doses due and taken, visits due
+# and done — counts for the organisation managing the case that day.
+
+
+@dataclass(frozen=True)
+class Custody:
+    """From ``since`` on (inclusive), ``organization_id`` manages the case."""
+
+    since: date
+    organization_id: str
+
+
+def custody(first_organization_id: str, handovers: Iterable[tuple[date, str]]) -> list[Custody]:
+    """The custody periods of a case: the registering organisation, then each transfer-in.
+
+    A transfer acknowledged on day *d* hands the case over from *d* on; until then the
+    sending organisation keeps it (the case is still theirs while the transfer is pending).
+    """
+    periods = [Custody(date.min, first_organization_id)]
+    for day, org in sorted(handovers):
+        if day <= periods[-1].since:
+            periods[-1] = Custody(periods[-1].since, org)
+        else:
+            periods.append(Custody(day, org))
+    return periods
+
+
+def custodian_on(periods: list[Custody], day: date) -> str:
+    """The organisation managing the case on ``day``."""
+    found = periods[0].organization_id
+    for p in periods:
+        if p.since <= day:
+            found = p.organization_id
+        else:
+            break
+    return found
+
+
+def split_by_custody(
+    periods: list[Custody], start: date, end: date
+) -> list[tuple[str, date, date]]:
+    """The stretches of [start, end] and who managed the case in each."""
+    out: list[tuple[str, date, date]] = []
+    for i, p in enumerate(periods):
+        nxt = periods[i + 1].since if i + 1 < len(periods) else date.max
+        lo = max(start, p.since)
+        hi = min(end, nxt - timedelta(days=1)) if nxt != date.max else end
+        if lo <= hi:
+            out.append((p.organization_id, lo, hi))
+    return out

@@ -1,9 +1,12 @@
 """TB patient management: case registry, observed doses, visits, reminders, transfers, outcomes.
 
-Services take a Session and never commit. Every read of a case goes through the one
-access decision (``require_person_access``); every write is audited. Writes are allowed
-to the case's managing organisation (and its province's CDC); another organisation —
-another province's in particular — gets the case only through an acknowledged transfer.
+Services take a Session and never commit. Every read and write of a case passes
+:func:`authorize_case`: the province tenant (``yilian.tb.tenancy``), who records for the
+case, then the one person-level access decision (``yilian.security.access``), audited.
+Writes are allowed to the case's managing organisation and its province's CDC; another
+organisation — another province's in particular — gets the case only through an
+acknowledged transfer, after which the case belongs to the receiving province's tenant
+and keeps its one timeline.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
@@ -28,10 +30,10 @@ from yilian.patients import service as patients
 from yilian.registry import service as registry
 from yilian.registry.models import Organization
 from yilian.security import service as security
-from yilian.security.access import require_person_access
 from yilian.security.principal import Principal, Role
 from yilian.tb import care_repository as repo
 from yilian.tb import care_rules as rules
+from yilian.tb import tenancy
 from yilian.tb.care_models import TbCase, TbCaseEvent, TbDose, TbReminder, TbTransfer, TbVisit
 from yilian.tb.care_schemas import (
     CaseCreate,
@@ -79,25 +81,6 @@ def today() -> date:
 # ------------------------------------------------------------------ places and permissions
 
 
-@dataclass(frozen=True)
-class Place:
-    province_region_id: str | None
-    province: str
-    city: str
-
-
-def place_of(session: Session, org: Organization) -> Place:
-    """Province and city from the organisation's region ancestry."""
-    chain = registry.region_ancestry(session, org.region_id)
-    prov = next((r for r in chain if r.level == "province"), None)
-    city = next((r for r in chain if r.level == "city"), None)
-    return Place(
-        prov.id if prov else None,
-        prov.name if prov else "",
-        city.name if city else (prov.name if prov else ""),
-    )
-
-
 def _org(session: Session, organization_id: str, field: str) -> Organization:
     try:
         return registry.get_organization(session, organization_id)
@@ -105,39 +88,39 @@ def _org(session: Session, organization_id: str, field: str) -> Organization:
         raise Unprocessable(f"organization {organization_id} does not exist", field=field) from exc
 
 
-def _principal_province(session: Session, principal: Principal) -> str | None:
-    if not principal.organization_id:
+def _pending_province(session: Session, case: TbCase) -> str | None:
+    pending = repo.pending_transfer(session, case.id)
+    if pending is None:
         return None
-    org = registry.organizations_by_ids(session, [principal.organization_id]).get(
-        principal.organization_id
+    place = tenancy.places_by_ids(session, [pending.to_organization_id]).get(
+        pending.to_organization_id
     )
-    return place_of(session, org).province_region_id if org else None
+    return place.province_region_id if place else None
 
 
-def _purpose(principal: Principal) -> str:
-    return "public_health" if principal.role == Role.cdc else "treatment"
+def authorize_case(session: Session, principal: Principal, case: TbCase, action: str) -> None:
+    """The one gate of a case: its province's tenant, who records for it, the person's access.
 
-
-def require_manager(session: Session, principal: Principal, case: TbCase) -> None:
-    """Writes: the managing organisation, its province's CDC, admins and gateways (system)."""
-    if principal.role in (Role.admin,):
-        return
-    if principal.role == Role.system and principal.organization_id in (None, case.organization_id):
-        return
-    if principal.organization_id == case.organization_id and principal.role in (
-        Role.doctor,
-        Role.specialist,
-    ):
-        return
-    if principal.role == Role.cdc and _principal_province(session, principal) == (
-        case.province_region_id
-    ):
-        return
-    org = registry.organizations_by_ids(session, [case.organization_id]).get(case.organization_id)
-    name = org.name if org else case.organization_id
-    raise Forbidden(
-        f"this case is managed by {name} ({case.province}); "
-        "another organisation may record for it only after a transfer is acknowledged"
+    Reads: the case's province (and, while a transfer into it is pending, the receiving
+    province). Writes: the managing organisation and its province's CDC. Then the
+    person-level decision of ``yilian.security.access``. Audited either way.
+    """
+    write = action != "read"
+    tenancy.authorize(
+        session,
+        principal,
+        owner_province_id=case.province_region_id,
+        owner_province=case.province,
+        action=action,
+        resource_type="TbCase",
+        resource_id=case.id,
+        person_id=case.person_id,
+        pending_province_id=None if write else _pending_province(session, case),
+        role_problem=tenancy.case_writer_problem(
+            principal.role, principal.organization_id, case.organization_id
+        )
+        if write
+        else None,
     )
 
 
@@ -207,13 +190,14 @@ def create_case(
     if data.intensive_days > data.total_days:
         raise Unprocessable("intensive_days exceeds total_days", field="intensive_days")
     org = _org(session, data.organization_id, "organization_id")
-    place = place_of(session, org)
-    if (
-        principal is not None
-        and principal.role == Role.cdc
-        and _principal_province(session, principal) != place.province_region_id
+    place = tenancy.place_of(session, org)
+    if principal is not None and not tenancy.require_tenant(session, principal).covers(
+        place.province_region_id
     ):
-        raise Forbidden("a CDC registers cases of its own province only")
+        raise Forbidden(
+            f"tenant: {org.name} is in {place.province or 'no province'}; "
+            "cases are registered in the caller's own province"
+        )
     existing = repo.open_case_of(session, person_id)
     if existing is not None:
         raise Conflict(f"person {person_id} already has an open TB case {existing.id}")
@@ -264,42 +248,28 @@ def _case(session: Session, case_id: str) -> TbCase:
 
 
 def get_case(session: Session, principal: Principal, case_id: str) -> TbCase:
-    """Read a case through the access decision (audited, 403 when refused)."""
+    """Read a case through the tenant and access decisions (audited, 403 when refused)."""
     case = _case(session, case_id)
-    require_person_access(
-        session,
-        principal,
-        person_id=case.person_id,
-        action="read",
-        purpose=_purpose(principal),
-        resource_type="TbCase",
-        resource_id=case.id,
-    )
+    authorize_case(session, principal, case, "read")
     return case
 
 
 def _writable(session: Session, principal: Principal, case_id: str) -> TbCase:
     case = _case(session, case_id)
-    require_manager(session, principal, case)
+    authorize_case(session, principal, case, "write")
     if case.status == "closed":
         raise Conflict(f"TB case {case.id} is closed ({case.outcome}); nothing more is recorded")
     return case
 
 
 def worklist_scope(session: Session, principal: Principal) -> dict[str, Any]:
-    """Which cases a principal's worklist shows."""
-    if principal.role in (Role.admin, Role.system) and not principal.organization_id:
-        return {}
-    if principal.role == Role.admin:
-        return {}
-    if principal.role in (Role.doctor, Role.specialist, Role.system):
-        return {"organization_ids": [principal.organization_id or ""]}
-    if principal.role == Role.cdc:
-        prov = _principal_province(session, principal)
-        if prov is None:
-            raise Forbidden("the CDC account has no province")
-        return {"province_region_id": prov}
-    raise Forbidden("the TB worklist is for CDC and care teams")
+    """Which cases a principal's worklist shows: its organisation's, or its tenant's (CDC)."""
+    if principal.role not in (Role.admin, Role.system, Role.cdc, Role.doctor, Role.specialist):
+        raise Forbidden("the TB worklist is for CDC and care teams")
+    tenant = tenancy.require_tenant(session, principal)
+    if principal.role in (Role.doctor, Role.specialist, Role.system) and principal.organization_id:
+        return {"organization_ids": [principal.organization_id]}
+    return {} if tenant.region_wide else {"province_region_id": tenant.province_region_id}
 
 
 def list_cases(
@@ -371,17 +341,36 @@ def summaries(session: Session, cases: Sequence[TbCase], on: date | None = None)
 
 
 def case_detail(session: Session, principal: Principal, case_id: str) -> dict[str, Any]:
+    """A case's worklist line and its one timeline, whichever provinces wrote it."""
     case = get_case(session, principal, case_id)
     (line,) = summaries(session, [case])
+    doses = list(repo.doses_of(session, [case.id]))
+    visits = list(repo.visits_of(session, [case.id]))
+    transfers = list(repo.transfers_of(session, case.id))
+    timeline = list(repo.events_of(session, case.id))
+    org_ids = (
+        {d.organization_id for d in doses if d.organization_id}
+        | {v.organization_id for v in visits}
+        | {e.organization_id for e in timeline if e.organization_id}
+        | {t.from_organization_id for t in transfers}
+        | {t.to_organization_id for t in transfers}
+    )
+    found = registry.organizations_by_ids(session, org_ids)
+    places = tenancy.places_of(session, found.values())
     return {
         **line,
-        "doses": list(repo.doses_of(session, [case.id])),
-        "visits": list(repo.visits_of(session, [case.id])),
+        "doses": doses,
+        "visits": visits,
         "reminders": list(
             repo.reminders(session, organization_ids=None, case_id=case.id, limit=500)
         ),
-        "transfers": list(repo.transfers_of(session, case.id)),
-        "timeline": list(repo.events_of(session, case.id)),
+        "transfers": transfers,
+        "timeline": timeline,
+        # Who wrote each entry and in which province, for the one timeline across provinces.
+        "organizations": {
+            org_id: {"name": org.name, "province": places[org_id].province}
+            for org_id, org in found.items()
+        },
     }
 
 
@@ -498,18 +487,23 @@ def list_doses(session: Session, principal: Principal, case_id: str) -> list[TbD
 
 
 def _reminder_scope(session: Session, principal: Principal) -> list[str] | None:
-    if principal.role == Role.admin or (
-        principal.role == Role.system and not principal.organization_id
-    ):
-        return None
-    if principal.role == Role.cdc:
-        prov = _principal_province(session, principal)
-        if prov is None:
-            raise Forbidden("the CDC account has no province")
-        return sorted(registry.within_region_organization_ids(session, prov))
+    """The organisations whose reminders a caller handles (None: the whole region)."""
+    if principal.role not in (Role.admin, Role.system, Role.cdc, Role.doctor, Role.specialist):
+        raise Forbidden("reminders are for care teams, CDC and gateways")
+    tenant = tenancy.require_tenant(session, principal)
     if principal.role in (Role.doctor, Role.specialist, Role.system) and principal.organization_id:
         return [principal.organization_id]
-    raise Forbidden("reminders are for care teams, CDC and gateways")
+    if tenant.region_wide:
+        return None
+    return sorted(registry.within_region_organization_ids(session, tenant.province_region_id or ""))
+
+
+def sweep_for(session: Session, principal: Principal) -> int:
+    """Sweep the caller's tenant (a province's CDC its province; the platform all)."""
+    tenant = tenancy.require_tenant(session, principal)
+    return sweep_visit_reminders(
+        session, province_region_id=None if tenant.region_wide else tenant.province_region_id
+    )
 
 
 def list_reminders(
@@ -538,10 +532,15 @@ def ack_reminder(session: Session, principal: Principal, reminder_id: str) -> Tb
     return row
 
 
-def sweep_visit_reminders(session: Session, on: date | None = None) -> int:
-    """Raise a reminder to the community doctor for every overdue visit of an open case."""
+def sweep_visit_reminders(
+    session: Session, on: date | None = None, *, province_region_id: str | None = None
+) -> int:
+    """Raise a reminder to the community doctor for every overdue visit of an open case.
+
+    ``province_region_id`` limits the sweep to one province's tenant (None: the region).
+    """
     on = on or today()
-    cases = repo.cases(session, status=None, limit=1_000_000)
+    cases = repo.cases(session, status=None, limit=1_000_000, province_region_id=province_region_id)
     open_ = [c for c in cases if c.status != "closed"]
     lines = summaries(session, open_, on)
     made = 0
@@ -651,14 +650,18 @@ def record_outcome(
 def request_transfer(
     session: Session, principal: Principal, case_id: str, data: TransferCreate
 ) -> TbTransfer:
-    """转出: the managing organisation hands the case over; pending until acknowledged."""
+    """转出: the managing organisation hands the case over; pending until acknowledged.
+
+    The receiving organisation gets a referral relationship while the transfer is
+    pending, so that it (and its province) can read the case it is asked to take over.
+    """
     case = _writable(session, principal, case_id)
     to = _org(session, data.to_organization_id, "to_organization_id")
     if to.id == case.organization_id:
         raise Unprocessable("the case is already managed there", field="to_organization_id")
     if repo.pending_transfer(session, case.id) is not None:
         raise Conflict("the case already has a pending transfer")
-    to_place = place_of(session, to)
+    to_place = tenancy.place_of(session, to)
     row = TbTransfer(
         case_id=case.id,
         from_organization_id=case.organization_id,
@@ -671,23 +674,55 @@ def request_transfer(
     session.add(row)
     case.status = "transferring"
     session.flush()
+    security.grant_relationship(
+        session,
+        person_id=case.person_id,
+        organization_id=to.id,
+        kind="referral",
+        source=f"tb-transfer:{row.id}",
+        principal=principal,
+    )
     _event(session, case, "transfer_out", principal, to=to.name, to_province=to_place.province)
     _audit(session, principal, "tb_transfer_out", case, to_organization_id=to.id)
     return row
 
 
-def acknowledge_transfer(session: Session, principal: Principal, transfer_id: str) -> TbTransfer:
-    """转入: the receiving organisation acknowledges; the case keeps its id and timeline."""
+def _receiving_side(session: Session, principal: Principal, row: TbTransfer, case: TbCase) -> None:
+    """The receiving organisation (or its province's CDC) answers a transfer; audited."""
+    to_place = tenancy.places_by_ids(session, [row.to_organization_id]).get(row.to_organization_id)
+    problem = tenancy.case_writer_problem(
+        principal.role, principal.organization_id, row.to_organization_id
+    )
+    tenancy.authorize(
+        session,
+        principal,
+        owner_province_id=to_place.province_region_id if to_place else None,
+        owner_province=row.to_province,
+        action="write",
+        resource_type="TbTransfer",
+        resource_id=row.id,
+        person_id=case.person_id,
+        role_problem="only the receiving organisation or its province's CDC answers a transfer"
+        if problem
+        else None,
+    )
+
+
+def _transfer(session: Session, transfer_id: str) -> tuple[TbTransfer, TbCase]:
     row = session.get(TbTransfer, transfer_id)
     if row is None:
         raise NotFound(f"no transfer {transfer_id}")
-    if principal.role != Role.admin and principal.organization_id != row.to_organization_id:
-        raise Forbidden("only the receiving organisation acknowledges a transfer")
+    return row, _case(session, row.case_id)
+
+
+def acknowledge_transfer(session: Session, principal: Principal, transfer_id: str) -> TbTransfer:
+    """转入: the receiving side acknowledges; the case moves tenant, keeps its id and timeline."""
+    row, case = _transfer(session, transfer_id)
+    _receiving_side(session, principal, row, case)
     if row.status != "pending":
         raise Conflict(f"the transfer is already {row.status}")
-    case = _case(session, row.case_id)
     to = registry.get_organization(session, row.to_organization_id)
-    place = place_of(session, to)
+    place = tenancy.place_of(session, to)
     row.status = "accepted"
     row.acknowledged_at = utcnow()
     row.acknowledged_by = principal.subject
@@ -698,12 +733,30 @@ def acknowledge_transfer(session: Session, principal: Principal, transfer_id: st
     case.status = "active"
     for r in repo.reminders(session, organization_ids=None, case_id=case.id, status="pending"):
         r.organization_id = to.id
+    source = f"tb-case:{case.id}"
+    security.end_relationship(
+        session,
+        person_id=case.person_id,
+        organization_id=row.to_organization_id,
+        kind="referral",
+        source=f"tb-transfer:{row.id}",
+        principal=principal,
+    )
     security.grant_relationship(
         session,
         person_id=case.person_id,
         organization_id=to.id,
         kind="treating",
-        source=f"tb-case:{case.id}",
+        source=source,
+        principal=principal,
+    )
+    # The sending organisation no longer treats the person for this case.
+    security.end_relationship(
+        session,
+        person_id=case.person_id,
+        organization_id=row.from_organization_id,
+        kind="treating",
+        source=source,
         principal=principal,
     )
     _event(session, case, "transfer_in", principal, organization=to.name, province=place.province)
@@ -713,14 +766,87 @@ def acknowledge_transfer(session: Session, principal: Principal, transfer_id: st
     return row
 
 
+def cancel_transfer(session: Session, principal: Principal, transfer_id: str) -> TbTransfer:
+    """Withdraw (sending side) or decline (receiving side) a pending transfer."""
+    row, case = _transfer(session, transfer_id)
+    tenant = tenancy.tenant_of(session, principal)
+    sending = (
+        tenant is not None
+        and tenant.covers(case.province_region_id)
+        and tenancy.case_writer_problem(
+            principal.role, principal.organization_id, case.organization_id
+        )
+        is None
+    )
+    if sending:
+        authorize_case(session, principal, case, "write")
+    else:
+        _receiving_side(session, principal, row, case)
+    side = "sender" if sending else "receiver"
+    if row.status != "pending":
+        raise Conflict(f"the transfer is already {row.status}")
+    row.status = "cancelled"
+    case.status = "active"
+    security.end_relationship(
+        session,
+        person_id=case.person_id,
+        organization_id=row.to_organization_id,
+        kind="referral",
+        source=f"tb-transfer:{row.id}",
+        principal=principal,
+    )
+    _event(session, case, "transfer_cancelled", principal, by=side)
+    _audit(session, principal, "tb_transfer_cancel", case, by=side)
+    return row
+
+
 def list_transfers(
     session: Session, principal: Principal, *, status: str | None
 ) -> list[TbTransfer]:
-    if principal.role == Role.admin:
-        return list(repo.transfers(session, organization_id=None, status=status))
-    if not principal.organization_id:
-        raise Forbidden("transfers are listed for an organisation")
-    return list(repo.transfers(session, organization_id=principal.organization_id, status=status))
+    """Transfers in and out of the caller's organisation (a CDC: its province's)."""
+    tenant = tenancy.require_tenant(session, principal)
+    if principal.role in (Role.doctor, Role.specialist, Role.system) and principal.organization_id:
+        orgs: list[str] | None = [principal.organization_id]
+    elif principal.role in (Role.cdc, Role.admin, Role.system):
+        orgs = (
+            None
+            if tenant.region_wide
+            else sorted(
+                registry.within_region_organization_ids(session, tenant.province_region_id or "")
+            )
+        )
+    else:
+        raise Forbidden("transfers are for care teams, CDC and gateways")
+    rows = list(repo.transfers(session, organization_ids=orgs, status=status))
+    audit.record(
+        session,
+        principal,
+        action="tb_transfer_list",
+        resource_type="TbTransfer",
+        outcome="success",
+        detail={"count": len(rows), "status": status},
+    )
+    return rows
+
+
+def transfer_lines(session: Session, rows: Sequence[TbTransfer]) -> list[dict[str, Any]]:
+    """Transfers with the organisations' names, for pages."""
+    orgs = registry.organizations_by_ids(
+        session, {r.from_organization_id for r in rows} | {r.to_organization_id for r in rows}
+    )
+
+    def name(org_id: str) -> str:
+        org = orgs.get(org_id)
+        return org.name if org else org_id
+
+    return [
+        {
+            "transfer": r,
+            "from_name": name(r.from_organization_id),
+            "to_name": name(r.to_organization_id),
+        }
+        for r in rows
+    ]
 
 
 # ------------------------------------------------------------------ indicators
@@ -734,12 +860,29 @@ def _months(start: date, end: date) -> Iterator[tuple[str, date, date]]:
         d = nxt
 
 
+def _new_row() -> dict[str, Any]:
+    return {
+        "cases": 0,
+        "rr_tb": 0,
+        "doses_due": 0,
+        "doses_taken": 0,
+        "visits_due": 0,
+        "visits_done": 0,
+        "transferred_in": 0,
+        "transferred_out": 0,
+        "outcomes": defaultdict(int),
+    }
+
+
 def indicators(
     session: Session, principal: Principal, *, by: str = "province", on: date | None = None
 ) -> dict[str, Any]:
     """Adherence, visit completion, outcome rates and RR-TB share by province, city or month.
 
-    Aggregates only (no person appears): open to every signed-in role but the insurer.
+    Aggregates only (no person appears), shared with the whole region: open to every
+    signed-in role but the insurer. Across a transfer a case stays in the cohort of the
+    province that registered it (cases, RR-TB, outcomes); each day's doses and visits
+    count for the province managing the case that day (``care_rules.custody``).
     """
     if principal.role == Role.insurer:
         raise Forbidden("TB indicators are not available to insurers")
@@ -748,50 +891,66 @@ def indicators(
     on = on or today()
     cases = list(repo.cases(session, limit=10_000_000))
     ids = [c.id for c in cases]
-    taken: dict[tuple[str, str], int] = defaultdict(int)
+    handovers: dict[str, list[tuple[date, str]]] = defaultdict(list)
+    first_org: dict[str, str] = {}
+    moves: list[tuple[TbTransfer, date]] = []
+    for t in repo.accepted_transfers(session, ids):
+        if t.acknowledged_at is None:
+            continue
+        day = t.acknowledged_at.date()
+        handovers[t.case_id].append((day, t.to_organization_id))
+        first_org.setdefault(t.case_id, t.from_organization_id)
+        moves.append((t, day))
+    periods = {
+        c.id: rules.custody(first_org.get(c.id, c.organization_id), handovers[c.id]) for c in cases
+    }
+    org_ids = {p.organization_id for ps in periods.values() for p in ps}
+    places = tenancy.places_by_ids(session, org_ids)
+    case_of = {c.id: c for c in cases}
+
+    def key(org_id: str, c: TbCase, month: str) -> str:
+        if by == "month":
+            return month
+        place = places.get(org_id) or tenancy.Place(c.province_region_id, c.province, c.city)
+        return place.province if by == "province" else place.city
+
+    acc: dict[str, dict[str, Any]] = defaultdict(_new_row)
     for d in repo.doses_of(session, ids):
-        if d.status in rules.TAKEN:
-            taken[(d.case_id, f"{d.day:%Y-%m}")] += 1
+        c = case_of[d.case_id]
+        end = min(on, c.planned_end, c.outcome_date or c.planned_end)
+        if d.status in rules.TAKEN and c.start_date <= d.day <= end:
+            org = rules.custodian_on(periods[c.id], d.day)
+            acc[key(org, c, f"{d.day:%Y-%m}")]["doses_taken"] += 1
     visits: dict[str, list[date]] = defaultdict(list)
     for v in repo.visits_of(session, ids):
         if v.found:
             visits[v.case_id].append(v.visit_date)
     policy = _policy()
-    acc: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {
-            "cases": 0,
-            "rr_tb": 0,
-            "doses_due": 0,
-            "doses_taken": 0,
-            "visits_due": 0,
-            "visits_done": 0,
-            "outcomes": defaultdict(int),
-        }
-    )
-
-    def key(c: TbCase, month: str) -> str:
-        return c.province if by == "province" else c.city if by == "city" else month
-
     for c in cases:
-        a = acc[key(c, f"{c.notification_date:%Y-%m}")]
+        registered = periods[c.id][0].organization_id
+        a = acc[key(registered, c, f"{c.notification_date:%Y-%m}")]
         a["cases"] += 1
         a["rr_tb"] += int(c.rr_tb)
-        if c.outcome:
-            acc[key(c, f"{c.outcome_date:%Y-%m}")]["outcomes"][c.outcome] += 1
+        if c.outcome and c.outcome_date:
+            acc[key(registered, c, f"{c.outcome_date:%Y-%m}")]["outcomes"][c.outcome] += 1
         end = min(on, c.planned_end, c.outcome_date or c.planned_end)
-        for month, lo, hi in _months(c.start_date, end) if end >= c.start_date else ():
-            b = acc[key(c, month)]
-            b["doses_due"] += rules.doses_due(lo, hi)
-            b["doses_taken"] += taken.get((c.id, month), 0)
+        for org, lo, hi in rules.split_by_custody(periods[c.id], c.start_date, end):
+            for month, m_lo, m_hi in _months(lo, hi):
+                acc[key(org, c, month)]["doses_due"] += rules.doses_due(m_lo, m_hi)
         dues = rules.visit_schedule(
             c.notification_date, c.intensive_end, c.planned_end, c.supervision, policy
         )
         for slot in rules.match_visits(dues, visits[c.id], c.notification_date):
             if slot.due >= on or (c.outcome_date and slot.due > c.outcome_date):
                 continue
-            b = acc[key(c, f"{slot.due:%Y-%m}")]
+            org = rules.custodian_on(periods[c.id], slot.due)
+            b = acc[key(org, c, f"{slot.due:%Y-%m}")]
             b["visits_due"] += 1
             b["visits_done"] += int(slot.done)
+    for t, day in moves:
+        c = case_of[t.case_id]
+        acc[key(t.from_organization_id, c, f"{day:%Y-%m}")]["transferred_out"] += 1
+        acc[key(t.to_organization_id, c, f"{day:%Y-%m}")]["transferred_in"] += 1
     rows = []
     for name in sorted(acc):
         a = acc[name]
@@ -809,6 +968,8 @@ def indicators(
                 "visits_due": a["visits_due"],
                 "visits_done": a["visits_done"],
                 "visit_completion": rules.adherence(a["visits_done"], a["visits_due"]),
+                "transferred_in": a["transferred_in"],
+                "transferred_out": a["transferred_out"],
                 "outcomes": dict(a["outcomes"]),
                 "closed": closed,
                 "success_rate": round(success / closed, 4) if closed else None,

@@ -48,8 +48,14 @@ def parse_ranges(items: Iterable[str]) -> list[tuple[int, int]]:
     """``["100-200", "5000-5100"]`` → [(100, 200), (5000, 5100)]."""
     out = []
     for item in items:
-        start, _, end = item.partition("-")
-        out.append((int(start), int(end or start)))
+        start, _, end = item.strip().partition("-")
+        try:
+            lo, hi = int(start), int(end or start)
+        except ValueError:
+            lo, hi = 0, -1
+        if not 1 <= lo <= hi:
+            raise ValueError(f"mask range {item!r} is not start-end on H37Rv, e.g. 1000-2000")
+        out.append((lo, hi))
     return out
 
 

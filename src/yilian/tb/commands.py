@@ -1,4 +1,4 @@
-"""CLI of the tb domain: ``yilian tb catalogue import`` and ``yilian tb predict``."""
+"""CLI of the tb domain: ``yilian tb catalogue import``, ``predict`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -103,3 +103,25 @@ def predict_cmd(
             if (e.get("who_group") or 0) <= 3
         )
         typer.echo(f"  {d['abbreviation']:4} {d['result']:15} {why}")
+
+
+@tb.command("demo")
+def demo_cmd() -> None:
+    """Seed the demo's sequenced strains (needs an imported WHO catalogue)."""
+    from yilian.models import load_all
+    from yilian.tb import demo
+
+    load_all()
+    engine = make_engine(get_settings().database_url)
+    try:
+        with session_scope(make_sessionmaker(engine)) as session:
+            line = demo.seed_demo(session)
+    except YilianError as exc:
+        _fail(exc.message)
+    except SQLAlchemyError as exc:
+        _fail(f"database error: {str(exc).splitlines()[0]} (has `yilian db upgrade` run?)")
+    finally:
+        engine.dispose()
+    if "skipped" in line:
+        _fail(line)
+    typer.echo(line)

@@ -9,6 +9,7 @@ cut-offs of Walker et al. 2013), configurable through ``YILIAN_TB_*``.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,10 +29,26 @@ class TbSettings(BaseSettings):
     # Lancet Infect Dis 2013: <= 12 SNPs compatible, <= 5 recent transmission).
     cluster_snps: int = Field(default=12, ge=0)
     recent_snps: int = Field(default=5, ge=0)
-    # Genes masked from SNP distances (repetitive PE/PPE families) as name prefixes, and
-    # extra masked ranges "start-end" on H37Rv.
-    mask_gene_prefixes: list[str] = Field(default_factory=lambda: ["PE", "PPE"])
+    # The SNP-distance mask (``yilian.tb.mask``). Genes whose name (or, in a GFF3, product)
+    # matches one of these patterns are masked: the repetitive PE, PPE and PE_PGRS families
+    # and IS6110 transposases. They are looked up in the imported catalogue's gene table
+    # (gene_locations.csv) and in ``mask_file``, a genome annotation (GFF3 or a gene table
+    # in the WHO layout) or a BED of ranges masked whole. ``mask_ranges`` adds "start-end".
+    mask_gene_patterns: list[str] = Field(
+        default_factory=lambda: [
+            r"^PE\d+[A-Za-z]?$",
+            r"^PPE\d+[A-Za-z]?$",
+            r"^PE_PGRS\d+[A-Za-z]?$",
+            r"IS6110",
+        ]
+    )
+    mask_file: Path | None = None
     mask_ranges: list[str] = Field(default_factory=list)
+    # Organisation codes that act for the whole region (区域协同防控中心), not one province.
+    region_organizations: list[str] = Field(default_factory=list)
+    # Where the demo imports the WHO catalogue from when none is imported yet (a path the
+    # user gives; the product ships no WHO data).
+    catalogue_dir: Path | None = None
     # Catalogue versions ``yilian tb catalogue import`` accepts (expert-rules CATALOGUE_NAME).
     accepted_catalogues: list[str] = Field(default_factory=lambda: ["WHO-UCN-GTB-PCI-2023.5"])
     # Largest VCF upload accepted (bytes, after decompression).

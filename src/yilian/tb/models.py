@@ -76,6 +76,9 @@ class TbSample(IdMixin, TimestampMixin, Base):
     # Fixed SNPs as [[pos, alt], …] sorted, and the ranges with no usable call.
     snps: Mapped[list[Any]] = mapped_column(JSON, default=list)
     missing: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Why the sample takes no part in SNP distances ("variant_names": no genome-wide
+    # calls; "no_fixed_snps"), or None when it does.
+    cluster_exclusion: Mapped[str | None] = mapped_column(String(32))
     diagnostic_report_id: Mapped[str | None] = mapped_column(String(64))
     created_by: Mapped[str | None] = mapped_column(String(64))
 

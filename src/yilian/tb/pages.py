@@ -68,6 +68,11 @@ add_messages(
         "tb.none": {"zh-CN": "暂无", "en": "None"},
         "tb.not_determined_ranges": {"zh-CN": "未能判定的位点", "en": "Positions not determined"},
         "tb.other_variants": {"zh-CN": "其他变异", "en": "Other variants"},
+        "tb.tenant": {"zh-CN": "数据归属", "en": "Tenant"},
+        "tb.not_clusterable": {
+            "zh-CN": "无法参与聚集性分析的样本（无全基因组位点）",
+            "en": "Not clusterable (no genome-wide calls)",
+        },
     }
 )
 

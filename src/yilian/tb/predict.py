@@ -17,11 +17,15 @@ from typing import Any
 
 from yilian.tb import rules
 from yilian.tb.annotate import Effect, annotate
-from yilian.tb.catalogue import Catalogue, Grade
+from yilian.tb.catalogue import REFERENCE_LENGTH, Catalogue, Grade
 from yilian.tb.vcf import Call, SampleCalls
 
 REPORT_SCHEMA = "yilian.tb.report/1"
 _NAME = re.compile(r"^([A-Za-z0-9]+)_((?:[cnp]\.\S+)|deletion|LoF)$")
+# A substitution named on the gene's coding (c.) or non-coding (n.) sequence, promoter
+# positions upstream of the start as c.-N: enough to place it on H37Rv.
+_SUBSTITUTION = re.compile(r"^([cn])\.(-?)(\d+)([ACGT])>([ACGT])$")
+_COMPLEMENT = str.maketrans("ACGT", "TGCA")
 
 
 class VariantNameError(ValueError):
@@ -159,8 +163,35 @@ def _variant(cat: Catalogue, call: Call) -> list[dict[str, Any]]:
     return out
 
 
+def genomic_substitution(cat: Catalogue, gene: str, change: str) -> tuple[int, str, str] | None:
+    """(pos, ref, alt) on H37Rv of a ``c.``/``n.`` substitution, through the gene table.
+
+    ``rpoB_c.1349C>T`` → (761155, "C", "T"); ``inhA_c.-777C>T`` → (1673425, "C", "T");
+    on a minus-strand gene the bases are complemented. None for anything else (a protein
+    change may come from several codons, so it has no single position).
+    """
+    m = _SUBSTITUTION.match(change)
+    g = cat.gene_by_name.get(gene)
+    if m is None or g is None or int(m.group(3)) == 0:
+        return None
+    _kind, upstream, number, ref, alt = m.groups()
+    n = int(number)
+    if g.strand == 1:
+        return (g.start - n if upstream else g.start + n - 1), ref, alt
+    return (
+        (g.end + n if upstream else g.end - n + 1),
+        ref.translate(_COMPLEMENT),
+        alt.translate(_COMPLEMENT),
+    )
+
+
 def variants_from_names(cat: Catalogue, names: Sequence[str]) -> list[dict[str, Any]]:
-    """Variants given by name (``rpoB_p.Ser450Leu``) instead of a VCF; no frequency or depth."""
+    """Variants given by name (``rpoB_p.Ser450Leu``) instead of a VCF; no frequency or depth.
+
+    A nucleotide substitution (``c.``/``n.``, promoters ``c.-N``) is placed on H37Rv, its
+    REF checked, and graded like a VCF call (so ``rpoB_c.1349C>T`` is rpoB p.Ser450Leu);
+    other names are graded by name or by the expert rules, without a position.
+    """
     out: list[dict[str, Any]] = []
     for raw in names:
         name = cat.canonical(raw.strip())
@@ -172,6 +203,19 @@ def variants_from_names(cat: Catalogue, names: Sequence[str]) -> list[dict[str, 
         gene, change = m.groups()
         if gene not in cat.gene_by_name and gene not in cat.lof:
             raise VariantNameError(f"variant {raw!r}: gene {gene!r} is not in the catalogue")
+        located = genomic_substitution(cat, gene, change)
+        if located is not None:
+            pos, ref, alt = located
+            if not 1 <= pos <= REFERENCE_LENGTH:
+                raise VariantNameError(f"variant {raw!r}: position {pos} is not on H37Rv")
+            known = cat.reference.get(pos)
+            if known is not None and known != ref:
+                raise VariantNameError(
+                    f"variant {raw!r}: H37Rv has {known} at {pos}, not {ref}; "
+                    "another reference or a typing error?"
+                )
+            out.extend(_variant(cat, Call(pos, ref, alt)))
+            continue
         grades = cat.grades_of(name)
         rule: str | None = None
         vtype = "catalogue_variant"

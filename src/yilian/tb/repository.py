@@ -59,16 +59,38 @@ def sample_by_label(session: Session, organization_id: str, label: str) -> TbSam
 
 
 def list_samples(
-    session: Session, *, organization_id: str | None, limit: int, offset: int
+    session: Session,
+    *,
+    organization_id: str | None,
+    province_region_id: str | None = None,
+    limit: int,
+    offset: int,
 ) -> list[TbSample]:
     q = select(TbSample).order_by(TbSample.created_at.desc(), TbSample.id)
     if organization_id is not None:
         q = q.where(TbSample.organization_id == organization_id)
+    if province_region_id is not None:
+        q = q.where(TbSample.province_region_id == province_region_id)
     return list(session.scalars(q.limit(limit).offset(offset)))
 
 
+def excluded_samples(
+    session: Session, *, province_region_id: str | None, limit: int = 500
+) -> list[TbSample]:
+    """Samples that take no part in SNP distances (and why), newest first."""
+    q = select(TbSample).where(TbSample.cluster_exclusion.is_not(None))
+    if province_region_id is not None:
+        q = q.where(TbSample.province_region_id == province_region_id)
+    q = q.order_by(TbSample.created_at.desc(), TbSample.id).limit(limit)
+    return list(session.scalars(q))
+
+
 def strain_rows(session: Session) -> list[Any]:
-    return list(session.execute(select(TbSample.id, TbSample.snps, TbSample.missing)))
+    """(id, snps, missing) of every sample that takes part in SNP distances."""
+    q = select(TbSample.id, TbSample.snps, TbSample.missing).where(
+        TbSample.cluster_exclusion.is_(None)
+    )
+    return list(session.execute(q))
 
 
 def samples_by_ids(session: Session, ids: Iterable[str]) -> list[TbSample]:

@@ -17,17 +17,15 @@ from sqlalchemy.orm import Session
 
 from yilian.audit import service as audit
 from yilian.db import utcnow
-from yilian.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
+from yilian.kit.errors import Conflict, Forbidden, NotFound, Unprocessable, YilianError
 from yilian.patients import service as patients
 from yilian.records import service as records
 from yilian.registry import service as registry
 from yilian.registry.models import Organization, Region
 from yilian.registry.rules import OrganizationType, RegionLevel
 from yilian.registry.schemas import OrganizationFilter
-from yilian.security import access
-from yilian.security import rules as security_rules
 from yilian.security.principal import Principal, Role
-from yilian.tb import clusters, predict, vcf
+from yilian.tb import clusters, mask, predict, tenancy, vcf
 from yilian.tb import repository as repo
 from yilian.tb.catalogue import (
     Catalogue,
@@ -48,9 +46,17 @@ from yilian.tb.models import (
 )
 from yilian.tb.schemas import SampleCreate
 
+# Within their province's tenant (the region's, for coordination centres and admins).
 READ_ALL_ROLES = frozenset({Role.cdc, Role.specialist, Role.admin})
 WRITE_ROLES = frozenset({Role.cdc, Role.specialist, Role.doctor, Role.admin})
 CLUSTER_ROLES = frozenset({Role.cdc, Role.specialist, Role.admin})
+# Why a sample takes no part in SNP distances (``TbSample.cluster_exclusion``).
+NAMES_ONLY = "variant_names"
+NO_FIXED_SNPS = "no_fixed_snps"
+EXCLUSION_LABELS = {
+    NAMES_ONLY: "无全基因组位点（仅提交变异名称），无法计算 SNP 距离",
+    NO_FIXED_SNPS: "VCF 中无可用的固定 SNP，无法计算 SNP 距离",
+}
 SAMPLE_SYSTEM = "urn:yilian:tb:sample"
 CATALOGUE_EXTENSION = "urn:yilian:tb:catalogue-version"
 CHUNK = 2000
@@ -165,13 +171,20 @@ def predict_text(
 
 
 def mask_of(cat: Catalogue, settings: TbSettings | None = None) -> clusters.Mask:
+    """The SNP-distance mask: repetitive families in the catalogue's gene table and the
+    configured annotation, plus configured ranges (``yilian.tb.mask``)."""
     s = settings or get_tb_settings()
-    genes = [
-        (g.start, g.end)
-        for g in cat.genes
-        if any(g.name.startswith(p) for p in s.mask_gene_prefixes)
-    ]
-    return clusters.Mask([*genes, *clusters.parse_ranges(s.mask_ranges)])
+    try:
+        patterns = mask.compile_patterns(s.mask_gene_patterns)
+        features = [mask.Feature(g.start, g.end, (g.name,)) for g in cat.genes]
+        if s.mask_file is not None:
+            features += mask.mask_file_features(s.mask_file)
+        extra = clusters.parse_ranges(s.mask_ranges)
+    except ValueError as exc:
+        raise YilianError(
+            f"the SNP-distance mask is misconfigured (YILIAN_TB_MASK_*): {exc}", status_code=500
+        ) from exc
+    return clusters.Mask([*mask.family_ranges(features, patterns), *extra])
 
 
 def fixed_snps(calls: vcf.SampleCalls, fixed_af: float) -> list[list[Any]]:
@@ -207,6 +220,7 @@ def _place(session: Session, principal: Principal, data: SampleCreate) -> Place:
         )
     if principal.role is Role.doctor and org_id != principal.organization_id:
         raise Forbidden("a doctor files samples for their own organization only")
+    tenant = tenancy.require_tenant(session, principal)
     try:
         org = registry.get_organization(session, org_id)
     except NotFound as exc:
@@ -231,6 +245,12 @@ def _place(session: Session, principal: Principal, data: SampleCreate) -> Place:
         raise Unprocessable(
             "the sample's province is unknown: give province or an institution with a region",
             field="province",
+        )
+    if not tenant.covers(province.id):
+        raise Forbidden(
+            f"tenant: a sample of {province.name} is filed in {province.name}'s tenant "
+            f"(the caller acts for {tenant.province}; the region's coordination centre files "
+            "for any province)"
         )
     return Place(org, province, province.name, data.city or city)
 
@@ -290,6 +310,7 @@ def create_sample(
         raise Unprocessable(str(exc), field="vcf") from exc
     except predict.VariantNameError as exc:
         raise Unprocessable(str(exc), field="variants") from exc
+    exclusion = None if snps else (NAMES_ONLY if text is None else NO_FIXED_SNPS)
     report["sample"] = {
         "label": data.label,
         "province": place.province_name,
@@ -313,6 +334,7 @@ def create_sample(
         report=report,
         snps=snps,
         missing=missing,
+        cluster_exclusion=exclusion,
         created_by=principal.subject,
     )
     session.add(sample)
@@ -401,62 +423,80 @@ def _file_report(session: Session, sample: TbSample, org: Organization) -> str:
     return records.create(session, writer, "DiagnosticReport", resource).id
 
 
+def _reader_problem(principal: Principal, sample: TbSample) -> str | None:
+    if principal.role in READ_ALL_ROLES:
+        return None
+    if principal.role is Role.doctor and sample.organization_id == principal.organization_id:
+        return None
+    return "this sample belongs to another organization"
+
+
 def get_sample(session: Session, principal: Principal, sample_id: str) -> TbSample:
-    """A sample the principal may read (doctors: their organisation's); audited for a person."""
+    """A sample of the caller's tenant (doctors: their organisation's); person access audited."""
     sample = session.get(TbSample, sample_id)
     if sample is None:
         raise NotFound(f"sample {sample_id} does not exist")
-    own = principal.role is Role.doctor and sample.organization_id == principal.organization_id
-    if principal.role not in READ_ALL_ROLES and not own:
-        raise Forbidden("this sample belongs to another organization")
-    if sample.person_id:
-        purpose = (
-            security_rules.PURPOSE_PUBLIC_HEALTH
-            if principal.role is Role.cdc
-            else security_rules.PURPOSE_TREATMENT
-        )
-        if principal.role is not Role.admin:
-            access.require_person_access(
-                session, principal, person_id=sample.person_id, action="read", purpose=purpose,
-                resource_type="TbSample", resource_id=sample.id,
-            )  # fmt: skip
+    tenancy.authorize(
+        session,
+        principal,
+        owner_province_id=sample.province_region_id,
+        owner_province=sample.province,
+        action="read",
+        resource_type="TbSample",
+        resource_id=sample.id,
+        person_id=sample.person_id,
+        role_problem=_reader_problem(principal, sample),
+    )
     return sample
 
 
 def list_samples(
     session: Session, principal: Principal, *, limit: int = 50, offset: int = 0
 ) -> list[TbSample]:
-    if principal.role in READ_ALL_ROLES:
-        return repo.list_samples(session, organization_id=None, limit=limit, offset=offset)
-    if principal.role is Role.doctor and principal.organization_id:
-        return repo.list_samples(
-            session, organization_id=principal.organization_id, limit=limit, offset=offset
-        )
-    raise Forbidden("listing sequenced samples needs the role cdc, specialist, doctor or admin")
+    """The tenant's samples (a doctor: their organisation's), newest first; audited."""
+    if principal.role not in READ_ALL_ROLES and principal.role is not Role.doctor:
+        raise Forbidden("listing sequenced samples needs the role cdc, specialist, doctor or admin")
+    tenant = tenancy.require_tenant(session, principal)
+    rows = repo.list_samples(
+        session,
+        organization_id=principal.organization_id if principal.role is Role.doctor else None,
+        province_region_id=None if tenant.region_wide else tenant.province_region_id,
+        limit=limit,
+        offset=offset,
+    )
+    audit.record(
+        session,
+        principal,
+        action="tb_sample_list",
+        resource_type="TbSample",
+        outcome="success",
+        detail={"count": len(rows), "tenant": tenant.province},
+    )
+    return rows
 
 
 # --- clusters -----------------------------------------------------------------
 
 
 def _strain(
-    sample_id: str, snps: list[Any], missing: list[Any], mask: clusters.Mask
+    sample_id: str, snps: list[Any], missing: list[Any], masked: clusters.Mask
 ) -> clusters.Strain:
     return clusters.Strain(
         sample_id,
-        {int(p): str(a) for p, a in snps if int(p) not in mask},
+        {int(p): str(a) for p, a in snps if int(p) not in masked},
         [(int(s), int(e)) for s, e in missing],
     )
 
 
 def link_sample(session: Session, sample: TbSample, cat: Catalogue, settings: TbSettings) -> int:
     """Store the SNP links of a new sample to every strain within the cluster threshold."""
-    mask = mask_of(cat, settings)
-    new = _strain(sample.id, sample.snps, sample.missing, mask)
+    mask_ = mask_of(cat, settings)
+    new = _strain(sample.id, sample.snps, sample.missing, mask_)
     others = (
-        _strain(i, s, m, mask) for i, s, m in repo.strain_rows(session) if i != sample.id and s
+        _strain(i, s, m, mask_) for i, s, m in repo.strain_rows(session) if i != sample.id and s
     )
     threshold = max(settings.cluster_snps, settings.recent_snps)
-    found = clusters.links(new, others, mask, threshold)
+    found = clusters.links(new, others, mask_, threshold)
     repo.bulk_insert(
         session,
         TbSnpLink,
@@ -513,12 +553,33 @@ def raise_cluster_alerts(
     return out
 
 
+def _member(s: TbSample, own: bool) -> dict[str, Any]:
+    """A cluster member; another province's strain shows where and when, never its label."""
+    return {
+        "id": s.id,
+        "own": own,
+        "label": s.label if own else None,
+        "province": s.province,
+        "city": s.city,
+        "drtype": s.drtype,
+        "lineage": s.lineage,
+        "collection_date": s.collection_date.isoformat() if s.collection_date else None,
+    }
+
+
 def cluster_view(
     session: Session, principal: Principal, threshold: int | None = None
 ) -> dict[str, Any]:
-    """Clusters at the threshold, with nodes and edges for the network view (no personal data)."""
+    """Clusters at the threshold touching the caller's tenant, for the network view.
+
+    A province sees the clusters with at least one of its strains; the other provinces'
+    members of a cross-border cluster appear by province, city, date and resistance type
+    only. Samples that cannot be placed (no genome-wide calls) are listed apart, never
+    dropped silently. No personal data.
+    """
     if principal.role not in CLUSTER_ROLES:
         raise Forbidden("the cluster view needs the role cdc, specialist or admin")
+    tenant = tenancy.require_tenant(session, principal)
     settings = get_tb_settings()
     widest = max(settings.cluster_snps, settings.recent_snps)
     threshold = settings.cluster_snps if threshold is None else threshold
@@ -533,6 +594,8 @@ def cluster_view(
         rows = sorted(
             (samples[m] for m in members if m in samples), key=lambda s: (s.created_at, s.id)
         )
+        if not any(tenant.covers(s.province_region_id) for s in rows):
+            continue
         provinces = sorted({s.province for s in rows})
         member_set = set(members)
         inner = [e for e in edges if e[0] in member_set]
@@ -544,24 +607,27 @@ def cluster_view(
                 "cross_border": len(provinces) > 1,
                 "recent": any(d <= settings.recent_snps for _, _, d in inner),
                 "drtypes": sorted({s.drtype for s in rows}),
-                "members": [
-                    {
-                        "id": s.id,
-                        "label": s.label,
-                        "province": s.province,
-                        "city": s.city,
-                        "drtype": s.drtype,
-                        "lineage": s.lineage,
-                        "collection_date": s.collection_date.isoformat()
-                        if s.collection_date
-                        else None,
-                    }
-                    for s in rows
-                ],
+                "members": [_member(s, tenant.covers(s.province_region_id)) for s in rows],
                 "edges": [{"source": a, "target": b, "distance": d} for a, b, d in inner],
             }
         )
-    return {"threshold": threshold, "recent_threshold": settings.recent_snps, "clusters": out}
+    excluded = repo.excluded_samples(
+        session, province_region_id=None if tenant.region_wide else tenant.province_region_id
+    )
+    return {
+        "threshold": threshold,
+        "recent_threshold": settings.recent_snps,
+        "tenant": tenant.province,
+        "clusters": out,
+        "not_clusterable": [
+            {
+                **_member(s, True),
+                "reason": s.cluster_exclusion,
+                "reason_zh": EXCLUSION_LABELS.get(s.cluster_exclusion or "", ""),
+            }
+            for s in excluded
+        ],
+    }
 
 
 def list_alerts(

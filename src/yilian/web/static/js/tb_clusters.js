@@ -9,7 +9,9 @@ document.addEventListener("DOMContentLoaded", () => {
   const links = [];
   for (const c of view.clusters) {
     for (const m of c.members) {
-      nodes.push({ id: m.id, name: m.label, category: provinces.indexOf(m.province), symbolSize: 14,
+      // Another province's strain shows by province only (its label stays in its tenant).
+      nodes.push({ id: m.id, name: m.own ? m.label : `${m.province}·${m.id.slice(0, 4)}`,
+        category: provinces.indexOf(m.province), symbolSize: m.own ? 14 : 10,
         value: `${m.province} ${m.city || ""} ${m.drtype}` });
     }
     for (const e of c.edges) {
