@@ -2,6 +2,10 @@
 
     .venv/bin/python bench/surveillance_accuracy.py            # 5 years, all 800 series
     .venv/bin/python bench/surveillance_accuracy.py --quick    # 3 years, outbreak series + 40
+    .venv/bin/python bench/surveillance_accuracy.py --seeds 4  # 4 generated regions, pooled
+
+``--methods farrington --param farrington.alpha=0.005`` scores one method with other
+parameters.
 
 Syndromic methods run on ``yilian.synth.sentinel``: every fever clinic / sentinel room ×
 syndrome × age group is one daily series (32 × 5 × 5 = 800), negative-binomial around a
@@ -28,6 +32,7 @@ Per method:
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -36,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats  # type: ignore[import-untyped]
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
@@ -83,7 +89,8 @@ def syndromic(
 
 def laboratory(
     series: int, days: int, seed: int
-) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, int]]]:
+) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, int]], np.ndarray]:
+    """Positives, tests, outbreaks and the true positive proportion of every day."""
     gen = np.random.default_rng([seed, 77])
     t = np.arange(days)[None, :]
     mean_tests = np.exp(gen.uniform(np.log(10), np.log(80), series))[:, None]
@@ -102,11 +109,29 @@ def laboratory(
         factor = gen.uniform(1.5, 3.0)
         prob[s, start : start + curve.size] *= 1 + (factor - 1) * curve
         truth.append((s, start, min(days - 1, start + duration - 1)))
-    positives = gen.binomial(tests, np.minimum(prob, 0.95))
-    return positives.astype(float), tests.astype(float), truth
+    prob = np.minimum(prob, 0.95)
+    positives = gen.binomial(tests, prob)
+    return positives.astype(float), tests.astype(float), truth, prob
+
+
+def attainable(
+    res: Any, tests: np.ndarray, prob: np.ndarray, truth: list[tuple[int, int, int]]
+) -> list[float]:
+    """Per evaluable outbreak, the chance that some day's positives exceed the detector's
+    bound, given that day's tests and true proportion: the sensitivity these bounds allow."""
+    out = []
+    for s, first, last in truth:
+        if not res.ok[s, first]:
+            continue
+        days = slice(first, last + 1)
+        upper = np.nan_to_num(res.upper[s, days], nan=np.inf)
+        below = stats.binom.cdf(upper, tests[s, days], prob[s, days])
+        out.append(1.0 - float(np.prod(np.where(tests[s, days] > 0, below, 1.0))))
+    return out
 
 
 def score(res: Any, truth: list[tuple[int, int, int]]) -> dict[str, Any]:
+    """Raw tallies of one run (summed over seeds by ``summarise``)."""
     alarm, ok = res.alarm & res.ok, res.ok
     outside = np.ones(alarm.shape, dtype=bool)
     for s, first, last in truth:
@@ -120,18 +145,66 @@ def score(res: Any, truth: list[tuple[int, int, int]]) -> dict[str, Any]:
         if hits.size:
             detected += 1
             delays.append(int(hits[0]))
-    years = (ok & outside).sum() / 365.25
-    false = (alarm & outside).sum()
     starts = alarm.copy()
     starts[:, 1:] &= ~alarm[:, :-1]
-    false_signals = (starts & outside).sum()
+    return {
+        "outbreaks": evaluable,
+        "detected": detected,
+        "delays": delays,
+        "years": float((ok & outside).sum() / 365.25),
+        "false": int((alarm & outside).sum()),
+        "false_signals": int((starts & outside).sum()),
+    }
+
+
+def summarise(tallies: list[dict[str, Any]]) -> dict[str, Any]:
+    evaluable = sum(t["outbreaks"] for t in tallies)
+    detected = sum(t["detected"] for t in tallies)
+    delays = [d for t in tallies for d in t["delays"]]
+    years = sum(t["years"] for t in tallies)
     return {
         "outbreaks": evaluable,
         "sensitivity": detected / evaluable if evaluable else float("nan"),
-        "false_per_series_year": false / years if years else float("nan"),
-        "false_signals_per_series_year": false_signals / years if years else float("nan"),
+        "false_per_series_year": sum(t["false"] for t in tallies) / years if years else 0.0,
+        "false_signals_per_series_year": (
+            sum(t["false_signals"] for t in tallies) / years if years else 0.0
+        ),
         "median_delay": float(np.median(delays)) if delays else float("nan"),
     }
+
+
+def run_seed(args: argparse.Namespace, seed: int) -> dict[str, dict[str, Any]]:
+    days = 1096 if args.quick else args.days
+    counts, truth, total = syndromic(days, seed, args.strength)
+    lab_series = 40 if args.quick else args.lab_series
+    positives, tests, lab_truth, prob = laboratory(lab_series, days, seed)
+    if args.quick:
+        keep = sorted({s for s, _, _ in truth})
+        others = [i for i in range(counts.shape[0]) if i not in set(keep)]
+        gen = np.random.default_rng(seed)
+        keep += sorted(gen.choice(others, size=min(40, len(others)), replace=False).tolist())
+        remap = {old: new for new, old in enumerate(keep)}
+        counts = counts[keep]
+        truth = [(remap[s], a, b) for s, a, b in truth]
+    print(
+        f"seed {seed}: syndromic {counts.shape[0]} series x {days} days, {len(truth)} "
+        f"outbreaks at strength {args.strength:g} ({total} planned); lab "
+        f"{positives.shape[0]} series, {len(lab_truth)} outbreaks",
+        flush=True,
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for method in args.methods:
+        t1 = time.perf_counter()
+        params = args.params.get(method)
+        if method == "positivity":
+            res = detect_matrix(method, positives, params, totals=tests)
+            out[method] = score(res, lab_truth)
+            out[method]["attainable"] = attainable(res, tests, prob, lab_truth)
+        else:
+            res = detect_matrix(method, counts, params)
+            out[method] = score(res, truth)
+        out[method]["seconds"] = time.perf_counter() - t1
+    return out
 
 
 def main() -> None:
@@ -139,44 +212,52 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 years; outbreak series + 40")
     parser.add_argument("--days", type=int, default=1826)
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="regions to generate (seed, seed+1, ...), pooled"
+    )
     parser.add_argument("--lab-series", type=int, default=200)
     parser.add_argument(
         "--strength", type=float, default=1.0, help="share of the injected extra cases kept"
     )
-    args = parser.parse_args()
-    days = 1096 if args.quick else args.days
-    t0 = time.perf_counter()
-    counts, truth, total = syndromic(days, args.seed, args.strength)
-    lab_series = 40 if args.quick else args.lab_series
-    positives, tests, lab_truth = laboratory(lab_series, days, args.seed)
-    if args.quick:
-        keep = sorted({s for s, _, _ in truth})
-        others = [i for i in range(counts.shape[0]) if i not in set(keep)]
-        gen = np.random.default_rng(args.seed)
-        keep += sorted(gen.choice(others, size=min(40, len(others)), replace=False).tolist())
-        remap = {old: new for new, old in enumerate(keep)}
-        counts = counts[keep]
-        truth = [(remap[s], a, b) for s, a, b in truth]
-    print(
-        f"syndromic: {counts.shape[0]} series x {days} days, {len(truth)} outbreaks "
-        f"at strength {args.strength:g} "
-        f"({total} planned); lab: {positives.shape[0]} series, {len(lab_truth)} outbreaks"
+    parser.add_argument(
+        "--methods", default=",".join(METHODS), help="comma-separated (default: all)"
     )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="METHOD.KEY=VALUE",
+        help="a detector parameter, e.g. farrington.alpha=0.005 (repeatable)",
+    )
+    args = parser.parse_args()
+    args.methods = [m for m in args.methods.split(",") if m]
+    unknown = sorted(set(args.methods) - set(METHODS))
+    if unknown:
+        parser.error(f"unknown method(s): {', '.join(unknown)}")
+    args.params = {}
+    for item in args.param:
+        name, _, value = item.partition("=")
+        method, _, key = name.partition(".")
+        if not key or not value:
+            parser.error(f"--param {item!r}: expected METHOD.KEY=VALUE")
+        args.params.setdefault(method, {})[key] = json.loads(value)
+    t0 = time.perf_counter()
+    runs = [run_seed(args, args.seed + i) for i in range(args.seeds)]
     print(f"{'method':<12}{'outbreaks':>10}{'sensitivity':>13}{'false days/s-yr':>17}"
           f"{'signals/s-yr':>14}{'median days':>13}{'seconds':>9}")  # fmt: skip
-    for method in METHODS:
-        t1 = time.perf_counter()
-        if method == "positivity":
-            res = detect_matrix(method, positives, totals=tests)
-            m = score(res, lab_truth)
-        else:
-            res = detect_matrix(method, counts)
-            m = score(res, truth)
-        spent = time.perf_counter() - t1
+    for method in args.methods:
+        m = summarise([r[method] for r in runs])
+        spent = sum(r[method]["seconds"] for r in runs)
         print(
             f"{method:<12}{m['outbreaks']:>10}{m['sensitivity']:>13.1%}"
             f"{m['false_per_series_year']:>17.2f}{m['false_signals_per_series_year']:>14.2f}"
             f"{m['median_delay']:>13.1f}{spent:>9.1f}"
+        )
+    if "positivity" in args.methods:
+        power = [p for r in runs for p in r["positivity"]["attainable"]]
+        print(
+            f"positivity: sensitivity its bounds allow on these outbreaks (binomial chance of "
+            f"a day above the bound at the true proportions): {np.mean(power):.1%}"
         )
     print(f"total {time.perf_counter() - t0:.1f} s")
 

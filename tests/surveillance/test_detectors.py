@@ -310,3 +310,48 @@ def test_matrix_rows_are_independent_series(method):
         alone = detect_matrix(method, counts[i], totals=totals[i])
         for field in ("expected", "upper", "score", "alarm", "ok"):
             np.testing.assert_array_equal(getattr(together, field)[i], getattr(alone, field)[0])
+
+
+def test_positivity_batch_equals_the_per_day_computation():
+    """All days of several lab series at once equal the plain per-day computation: pool the
+    baseline's positives P and tests N (28 days ending 2 days back), then today's bound is
+    scipy.stats.betabinom.ppf(0.99, n, P + 1/2, N - P + 1/2) (binom.ppf(0.99, n, P / N) for
+    the binomial model). Series: busy, thin (baselines below 30 tests come and go) and
+    one with days without tests."""
+    gen = np.random.default_rng(17)
+    days = 200
+    tests = np.vstack(
+        [
+            gen.poisson(120, days),
+            gen.poisson(1.2, days),
+            gen.poisson(15, days) * (gen.random(days) < 0.6),
+        ]
+    ).astype(float)
+    positives = gen.binomial(tests.astype(int), [[0.08], [0.3], [0.15]]).astype(float)
+    positives[0, 150:155] += 25  # an outbreak the bound must catch
+    tests[0, 150:155] += 25
+    for model in ("betabinomial", "binomial"):
+        res = detect_matrix("positivity", positives, {"model": model}, totals=tests)
+        seen = {"ok": 0, "insufficient": 0, "no tests": 0, "alarm": 0}
+        for row in range(3):
+            for day in range(days):
+                base = slice(max(day - 30, 0), day - 2)
+                big_p, big_n = positives[row, base].sum(), tests[row, base].sum()
+                if day < 30 or big_n < 30:
+                    assert not res.ok[row, day] and not res.alarm[row, day]
+                    seen["insufficient"] += 1
+                    continue
+                n, x = tests[row, day], positives[row, day]
+                if model == "binomial":
+                    upper = stats.binom.ppf(0.99, n, big_p / big_n)
+                else:
+                    upper = stats.betabinom.ppf(0.99, n, big_p + 0.5, big_n - big_p + 0.5)
+                upper = upper if n > 0 else 0.0
+                assert res.ok[row, day]
+                assert res.expected[row, day] == pytest.approx(n * big_p / big_n)
+                assert res.upper[row, day] == upper
+                assert res.alarm[row, day] == (x > upper)
+                seen["ok"] += 1
+                seen["no tests"] += n == 0
+                seen["alarm"] += x > upper
+        assert all(seen.values()), seen

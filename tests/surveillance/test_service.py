@@ -16,8 +16,10 @@ from yilian.security.principal import Principal, Role
 from yilian.surveillance import service
 from yilian.surveillance.models import (
     CaseFact,
+    ClusterReport,
     Daily,
     DetectorResult,
+    PublicReport,
     SentinelReport,
     Series,
     Signal,
@@ -279,3 +281,73 @@ def test_lifecycle_confirm_team_tasks_close(session: Session, area: Area) -> Non
     ).all()
     for action in ("signal.verify", "signal.confirm", "event.assign", "event.close"):
         assert f"surveillance.{action}" in audited
+
+
+def test_a_report_dated_in_the_future_is_not_counted_on_that_day(
+    session: Session, area: Area
+) -> None:
+    """A notifiable-disease card whose onset lies in the future (a typing error) is counted
+    on its recorded day instead; with no possible date at all it is not counted."""
+    ahead = (service.today() + timedelta(days=30)).isoformat()
+    typo = {**_condition("A38"), "onsetDateTime": ahead}
+    assert service.project_condition(session, "c1", typo, area.site_a.id)
+    assert _daily(session, "case:scarlet_fever:310105004:all:all", date(2024, 3, 5)) == 1
+    both = {**_condition("A38", recorded=ahead), "onsetDateTime": ahead}
+    assert not service.project_condition(session, "c2", both, area.site_a.id)
+    old = _condition("A38", recorded="1066-10-14")
+    assert not service.project_condition(session, "c3", old, area.site_a.id)
+    assert session.scalar(select(func.count()).select_from(CaseFact)) == 1
+    assert (
+        session.scalar(select(func.count()).select_from(Daily).where(Daily.day > service.today()))
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"cases": -2}, "cases"),
+        ({"absent": -1}, "cases"),
+        ({"day": date.today() + timedelta(days=3)}, "day"),
+        ({"syndrome": "zombie"}, "syndrome"),
+        ({"area_code": "999999"}, "area_code"),
+    ],
+)
+def test_bad_cluster_reports_are_refused_and_nothing_is_written(
+    session: Session, area: Area, change: dict[str, Any], field: str
+) -> None:
+    args: dict[str, Any] = {
+        "setting_kind": "school", "setting_name": "新华小学", "area_code": "310105004",
+        "syndrome": "ili", "day": DAY0, "cases": 3, "absent": 10,
+    }  # fmt: skip
+    with pytest.raises(Unprocessable) as err:
+        service.submit_cluster_report(session, CDC, **(args | change))
+    assert err.value.detail[0]["field"] == field
+    assert session.scalar(select(func.count()).select_from(ClusterReport)) == 0
+    assert session.scalar(select(func.count()).select_from(Daily)) == 0
+
+
+def test_later_cluster_report_replaces_earlier_with_audit(session: Session, area: Area) -> None:
+    args: dict[str, Any] = {
+        "setting_kind": "school", "setting_name": "新华小学", "area_code": "310105004",
+        "syndrome": "ili", "day": DAY0, "absent": None,
+    }  # fmt: skip
+    first, created = service.submit_cluster_report(session, CDC, cases=4, **args)
+    again, created_again = service.submit_cluster_report(session, CDC, cases=2, **args)
+    session.commit()  # audit entries are written at the commit
+    assert created and not created_again and again.id == first.id
+    assert _daily(session, "cluster:ili:310105004:all:all", DAY0) == 2  # replaced, not 6
+    actions = session.scalars(
+        select(AuditEntry.action).where(AuditEntry.resource_id == first.id)
+    ).all()
+    assert sorted(actions) == ["surveillance.cluster.create", "surveillance.cluster.replace"]
+
+
+def test_public_report_dated_in_the_future_is_refused(session: Session, area: Area) -> None:
+    with pytest.raises(Unprocessable) as err:
+        service.submit_public_report(
+            session, CDC, channel="media", title="发热", text="网络报道", area_code="310105004",
+            topic=None, day=service.today() + timedelta(days=3),
+        )  # fmt: skip
+    assert err.value.detail[0]["field"] == "day"
+    assert session.scalar(select(func.count()).select_from(PublicReport)) == 0

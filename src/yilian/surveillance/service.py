@@ -428,17 +428,22 @@ def notifiable_topic(resource: Mapping[str, Any], cfg: SurveillanceSettings) -> 
 
 
 def _local_day(value: Any, cfg: SurveillanceSettings) -> date | None:
+    """The local day of a FHIR date/dateTime; None when absent, unreadable or impossible
+    (in the future or before EARLIEST_DAY: a report is not counted on a day that cannot be
+    its own)."""
     if not isinstance(value, str) or len(value) < 10:
         return None
     try:
         if len(value) == 10:
-            return date.fromisoformat(value)
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            day = date.fromisoformat(value)
+        else:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(ZoneInfo(cfg.timezone))
+            day = moment.date()
     except ValueError:
         return None
-    if moment.tzinfo is None:
-        return moment.date()
-    return moment.astimezone(ZoneInfo(cfg.timezone)).date()
+    return day if EARLIEST_DAY <= day <= today(cfg) else None
 
 
 def _fact_org(session: Session, source_org_id: str | None) -> Organization | None:

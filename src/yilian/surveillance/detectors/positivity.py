@@ -93,7 +93,7 @@ def run_positivity(
     return out
 
 
-_CELLS = 2_000_000  # grid cells per block of the quantile search
+_CELLS = 131_072  # grid cells per block of the quantile search: arrays that stay in cache
 
 
 def upper_quantile(
