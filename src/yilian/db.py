@@ -108,6 +108,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        @event.listens_for(engine, "savepoint")
+        def _sqlite_savepoint(conn: Any, _name: str) -> None:
+            # The driver opens a transaction only before INSERT/UPDATE/DELETE, so a
+            # SAVEPOINT issued first would itself become the transaction and its RELEASE
+            # would commit: a failure later in the unit of work could not undo it. Open
+            # the transaction first, so the savepoint nests inside it.
+            dbapi_conn = conn.connection.dbapi_connection
+            if not dbapi_conn.in_transaction:
+                dbapi_conn.execute("BEGIN")
+
         return engine
     return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True, **kwargs)
 

@@ -405,3 +405,35 @@ def test_everything_follows_a_merge_and_an_unmerge_of_the_index(
     )
     assert undone.status_code == 200, undone.text
     assert types_seen() == sorted(["Patient", "Encounter", "Observation", "Condition"])
+
+
+def test_a_failure_after_the_resources_are_written_undoes_them(
+    engine: Any, org: Organization, monkeypatch: Any, session: Session
+) -> None:
+    """The store's savepoint is not the transaction: a later failure takes it all back.
+
+    On SQLite the driver's legacy transaction handling used to let ``SAVEPOINT`` open
+    the real transaction, so releasing it committed the resources before the care
+    relationships and the audit entries were written.
+    """
+    from yilian.db import make_sessionmaker, session_scope
+    from yilian.records import service as records
+    from yilian.security.principal import Principal
+
+    def broken_audit(*_a: Any, **_k: Any) -> None:
+        raise RuntimeError("audit store unavailable")
+
+    monkeypatch.setattr(records.audit, "record", broken_audit)
+    principal = Principal(
+        subject="his", name="HIS", role=Role.system, organization_id=org.id, kind="client"
+    )
+    factory = make_sessionmaker(engine)
+    try:
+        with session_scope(factory) as s:
+            records.ingest_bundle(s, principal, visit_bundle())
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("the broken audit should have failed the bundle")
+    assert _count(session) == 0
+    assert session.execute(select(func.count()).select_from(Person)).scalar_one() == 0
