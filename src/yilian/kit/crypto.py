@@ -39,7 +39,7 @@ class IdentifierCipher:
     def keyed_hash(self, value: str, *, kind: str = "") -> str:
         """Deterministic HMAC of a normalised identifier (``kind`` separates namespaces)."""
         msg = f"{kind}:{value.strip().upper()}".encode()
-        return hmac.new(self._mac_key, msg, hashlib.sha256).hexdigest()
+        return hmac.digest(self._mac_key, msg, "sha256").hex()  # one-shot C HMAC
 
 
 @lru_cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from yilian.patients.models import (
@@ -52,8 +52,20 @@ def persons_by_identifier(session: Session, pairs: Iterable[tuple[str, str]]) ->
     wanted = list(set(pairs))
     if not wanted:
         return {}
+    by_kind: dict[str, list[str]] = {}
+    for kind, value_hash in wanted:
+        by_kind.setdefault(kind, []).append(value_hash)
+    # ``kind = ? AND value_hash IN (...)`` per kind: a row-value IN makes SQLite scan the
+    # whole table instead of using ix_person_identifiers_lookup.
     stmt = select(PersonIdentifier.kind, PersonIdentifier.value_hash, PersonIdentifier.person_id)
-    stmt = stmt.where(tuple_(PersonIdentifier.kind, PersonIdentifier.value_hash).in_(wanted))
+    stmt = stmt.where(
+        or_(
+            *(
+                and_(PersonIdentifier.kind == kind, PersonIdentifier.value_hash.in_(hashes))
+                for kind, hashes in sorted(by_kind.items())
+            )
+        )
+    )
     return {f"{kind}:{h}": pid for kind, h, pid in session.execute(stmt)}
 
 

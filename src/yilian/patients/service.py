@@ -251,8 +251,13 @@ def resolve_patient(
     *,
     load_candidates: CandidateLoader | None = None,
     thresholds: rules.Thresholds | None = None,
+    new_resource: bool = False,
 ) -> str:
-    """Link the Patient resource (its ``id`` set) to a person, creating one if needed; the id."""
+    """Link the Patient resource (its ``id`` set) to a person, creating one if needed; the id.
+
+    ``new_resource``: the caller is storing this Patient for the first time, so no
+    record of it can be in the index yet (saves the lookup).
+    """
     thresholds = thresholds or configured_thresholds()
     resource_id = patient.get("id")
     if not isinstance(resource_id, str) or not resource_id:
@@ -260,7 +265,7 @@ def resolve_patient(
     identifiers = patient_identifiers(patient, source_org_id)
     reliable = [i for i in identifiers if i.kind in RELIABLE_KINDS]
     known = repo.persons_by_identifier(session, [(i.kind, i.value_hash) for i in reliable])
-    existing = repo.record_by_resource(session, resource_id)
+    existing = None if new_resource else repo.record_by_resource(session, resource_id)
     if existing is not None:
         linked = repo.survivor(session, existing.person_id)
         _remember(session, linked, identifiers, known, patient, source_org_id)
@@ -293,11 +298,10 @@ def resolve_patient(
             elif decision == "review":
                 status, score = LINK_REVIEW, probability
                 review_of = repo.survivor(session, best)
+    fresh = person_id is None
     if person_id is None:
-        person = Person()
-        session.add(person)
-        session.flush([person])
-        person_id = person.id
+        person_id = new_id()
+        session.add(Person(id=person_id))
     record_id = new_id()
     session.add(
         PersonRecord(
@@ -309,7 +313,7 @@ def resolve_patient(
             score=score,
         )
     )
-    _remember(session, person_id, identifiers, known, patient, source_org_id)
+    _remember(session, person_id, identifiers, known, patient, source_org_id, fresh=fresh)
     if review_of is not None and score is not None:
         # Until a person decides, the record stands on its own (a new person).
         session.add(
@@ -326,10 +330,15 @@ def _remember(
     known: dict[str, str],
     patient: dict[str, Any],
     source_org_id: str | None,
+    *,
+    fresh: bool = False,
 ) -> None:
-    """Store the identifiers and blocking keys of the person that it does not have yet."""
+    """Store the identifiers and blocking keys of the person that it does not have yet.
+
+    ``fresh``: the person was created in this call and has none yet.
+    """
     cipher = get_cipher()
-    have = repo.identifier_hashes(session, person_id)
+    have = set() if fresh else repo.identifier_hashes(session, person_id)
     for ident in identifiers:
         pair = (ident.kind, ident.value_hash)
         if pair in have:
@@ -347,7 +356,7 @@ def _remember(
                 value_masked=mask(ident.value),
             )
         )
-    stored = repo.blocking_key_hashes(session, person_id)
+    stored = set() if fresh else repo.blocking_key_hashes(session, person_id)
     record = match_record(patient, source_org_id)
     for key_hash in sorted(_key_hashes(matching.blocking_keys(record)) - stored):
         session.add(PersonBlockingKey(person_id=person_id, key_hash=key_hash))

@@ -119,6 +119,29 @@ def relationships(
     return list(session.execute(stmt.order_by(CareRelationship.valid_from)).scalars())
 
 
+def persons_with_open_relationship(
+    session: Session,
+    *,
+    person_ids: list[str],
+    organization_id: str,
+    kind: str,
+    source: str,
+    current_at: datetime,
+) -> set[str]:
+    """Which of the persons have an open relationship of this kind and source with the org."""
+    found: set[str] = set()
+    for start in range(0, len(person_ids), 500):
+        stmt = select(CareRelationship.person_id).where(
+            CareRelationship.person_id.in_(person_ids[start : start + 500]),
+            CareRelationship.organization_id == organization_id,
+            CareRelationship.kind == kind,
+            CareRelationship.source == source,
+            or_(CareRelationship.valid_to.is_(None), CareRelationship.valid_to > current_at),
+        )
+        found.update(session.execute(stmt).scalars())
+    return found
+
+
 def consents(
     session: Session,
     *,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -479,6 +480,66 @@ def stale_token_reason(session: Session, principal: Principal) -> str | None:
 
 
 # Care relationships and consent.
+
+
+def grant_relationships(
+    session: Session,
+    *,
+    person_ids: Iterable[str],
+    organization_id: str,
+    kind: str,
+    source: str = "",
+    principal: Principal | None = None,
+) -> int:
+    """:func:`grant_relationship` (open-ended, from now) for many persons; how many were new.
+
+    One query finds the open relationships already there and one flush adds the rest,
+    each audited as a single grant is: the exchange grants "treating" for every person
+    of a bundle this way.
+    """
+    if kind not in rules.CARE_KINDS:
+        raise Unprocessable(f"kind must be one of {', '.join(rules.CARE_KINDS)}", field="kind")
+    wanted = sorted(set(person_ids))
+    if not wanted:
+        return 0
+    now = utcnow()
+    have = repository.persons_with_open_relationship(
+        session,
+        person_ids=wanted,
+        organization_id=organization_id,
+        kind=kind,
+        source=source,
+        current_at=now,
+    )
+    new = [
+        CareRelationship(
+            person_id=person_id,
+            organization_id=organization_id,
+            kind=kind,
+            source=source,
+            valid_from=now,
+            valid_to=None,
+            created_at=now,
+        )
+        for person_id in wanted
+        if person_id not in have
+    ]
+    if not new:
+        return 0
+    session.add_all(new)
+    session.flush(new)
+    for rel in new:
+        audit.record(
+            session,
+            principal,
+            action="create",
+            resource_type="CareRelationship",
+            resource_id=rel.id,
+            person_id=rel.person_id,
+            outcome="success",
+            detail={"kind": kind, "organization_id": organization_id, "source": source},
+        )
+    return len(new)
 
 
 def grant_relationship(
