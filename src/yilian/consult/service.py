@@ -48,7 +48,6 @@ from yilian.consult.schemas import CaseCreate, InvitationIn, ScheduleIn, split_k
 from yilian.db import utcnow
 from yilian.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from yilian.patients import service as patients
-from yilian.records import repository as records_store
 from yilian.records import service as records
 from yilian.registry import service as registry
 from yilian.security import access
@@ -176,12 +175,12 @@ def _claim(session: Session, case: ConsultCase, action: Action, **values: Any) -
 
 
 def _stored(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
-    """(type, id) → the stored FHIR row, read without an access decision.
+    """(type, id) → the stored resource, read without the store's access decision.
 
     The consultation makes its own decision (invitation + case lifetime) and audits
-    each read; records.service offers no such read, so this goes to its repository.
+    each read.
     """
-    return {(r.resource_type, r.id): r for r in records_store.by_keys(session, keys)}
+    return records.stored_by_keys(session, keys)
 
 
 # --- opening a case --------------------------------------------------------------
@@ -190,15 +189,12 @@ def _stored(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str
 def _check_items(session: Session, person_id: str, keys: list[tuple[str, str]]) -> None:
     """Every item exists and is in this person's record (through the index as it links now)."""
     rows = _stored(session, keys)
-    owners = patients.persons_of_records(
-        session, {r.patient_id for r in rows.values() if r.patient_id}
-    )
     for i, key in enumerate(keys):
         row = rows.get(key)
         where = f"items[{i}]"
         if row is None:
             raise Unprocessable(f"record item {key[0]}/{key[1]} does not exist", field=where)
-        if row.patient_id is None or owners.get(row.patient_id) != person_id:
+        if row.person_id is None or row.person_id != person_id:
             raise Unprocessable(
                 f"record item {key[0]}/{key[1]} is not in this person's record", field=where
             )

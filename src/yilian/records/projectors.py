@@ -27,6 +27,7 @@ class StoredResource:
     source_org_id: str | None
     resource: dict[str, Any]
     created: bool  # False when this was an update of an existing resource
+    patient_id: str | None = None  # the Patient it is about (itself, for a Patient)
 
 
 Projector = Callable[[Session, StoredResource], None]

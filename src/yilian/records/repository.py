@@ -317,3 +317,57 @@ def source_orgs(
         ).where(_pairs_in(FhirResource.resource_type, FhirResource.id, part))
         found.extend((t, i, o) for t, i, o in session.execute(stmt))
     return found
+
+
+_STORED_COLUMNS = (
+    FhirResource.resource_type,
+    FhirResource.id,
+    FhirResource.version_id,
+    FhirResource.last_updated,
+    FhirResource.person_id,
+    FhirResource.patient_id,
+    FhirResource.source_org_id,
+    FhirResource.resource,
+)
+
+
+def page_of_type(
+    session: Session,
+    resource_type: str,
+    *,
+    after: str,
+    limit: int,
+    code_prefixes: Sequence[str] = (),
+) -> list[Row[Any]]:
+    """The next ``limit`` rows of a type with id > ``after`` (keyset paging), plain rows.
+
+    ``code_prefixes``: only resources with a ``code`` token starting with one of them.
+    """
+    stmt = select(*_STORED_COLUMNS).where(
+        FhirResource.resource_type == resource_type, FhirResource.id > after
+    )
+    if code_prefixes:
+        holders = select(FhirToken.resource_id).where(
+            FhirToken.resource_type == resource_type,
+            FhirToken.param == "code",
+            or_(*(FhirToken.code.like(f"{p}%") for p in code_prefixes)),
+        )
+        stmt = stmt.where(FhirResource.id.in_(holders))
+    return list(session.execute(stmt.order_by(FhirResource.id).limit(limit)).all())
+
+
+def stored_rows(session: Session, keys: Iterable[tuple[str, str]]) -> list[Row[Any]]:
+    """The given resources as plain rows (those that exist)."""
+    wanted = sorted(set(keys))
+    found: list[Row[Any]] = []
+    for part in _chunks(wanted):
+        stmt = select(*_STORED_COLUMNS).where(
+            _pairs_in(FhirResource.resource_type, FhirResource.id, part)
+        )
+        found.extend(session.execute(stmt).all())
+    return found
+
+
+def any_of_types(session: Session, resource_types: Sequence[str]) -> bool:
+    stmt = select(FhirResource.id).where(FhirResource.resource_type.in_(list(resource_types)))
+    return session.execute(stmt.limit(1)).first() is not None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -447,7 +447,11 @@ def _link_persons(
             continue
         try:
             e.person_id = patients.resolve_patient(
-                session, _stored_body(e.resource, e.id), source, load_candidates=patient_records
+                session,
+                _stored_body(e.resource, e.id),
+                source,
+                load_candidates=patient_records,
+                new_resource=e.existing is None,
             )
         except YilianError as exc:
             raise _relocate(exc, "Patient", e.where) from None
@@ -625,6 +629,7 @@ def _store(
                     source_org_id=e.existing.source_org_id if e.existing else source,
                     resource=body,
                     created=e.existing is None,
+                    patient_id=e.patient_id,
                 ),
             )
     return outcomes
@@ -647,15 +652,14 @@ def _after_write(
         if e.resource_type in indexing.TREATING_TYPES:
             treating.add(e.person_id)
     if source is not None:
-        for person_id in sorted(treating):
-            security.grant_relationship(
-                session,
-                person_id=person_id,
-                organization_id=source,
-                kind=TREATING,
-                source=RELATIONSHIP_SOURCE,
-                principal=principal,
-            )
+        security.grant_relationships(
+            session,
+            person_ids=treating,
+            organization_id=source,
+            kind=TREATING,
+            source=RELATIONSHIP_SOURCE,
+            principal=principal,
+        )
     for person_id, counts in sorted(per_person.items()):
         audit.record(
             session,
@@ -801,6 +805,70 @@ def update(
     _check_entry(entry, source)
     (out,) = _ingest(session, [entry], principal, source)
     return out
+
+
+# --- the store as projectors see it ---------------------------------------------
+
+
+def _stored_resources(session: Session, rows: Sequence[Any]) -> list[StoredResource]:
+    owners = patients.persons_of_records(session, {r.patient_id for r in rows if r.patient_id})
+    return [
+        StoredResource(
+            resource_type=r.resource_type,
+            id=r.id,
+            version_id=r.version_id,
+            last_updated=r.last_updated,
+            person_id=owners.get(r.patient_id) if r.patient_id else None,
+            source_org_id=r.source_org_id,
+            resource=protection.reveal(r.resource_type, r.resource),
+            created=False,
+            patient_id=r.patient_id,
+        )
+        for r in rows
+    ]
+
+
+def iter_stored(
+    session: Session,
+    resource_type: str,
+    *,
+    code_prefixes: Sequence[str] = (),
+    batch: int = 2_000,
+) -> Iterator[StoredResource]:
+    """Every stored resource of a type, in id order, as a projector sees a new one.
+
+    For a domain's backfill or batch job (re-indexing, enrolment from old diagnoses),
+    which runs as the system: no reader is authorised or audited here, so nothing
+    read this way may be shown to a user without the domain's own access decision.
+    Bodies are revealed and the person is the one the index links the Patient to
+    now. ``code_prefixes`` keeps those with a ``code`` token starting with one of them.
+    """
+    validation.check_type(resource_type)
+    after = ""
+    while True:
+        rows = repo.page_of_type(
+            session, resource_type, after=after, limit=batch, code_prefixes=code_prefixes
+        )
+        if not rows:
+            return
+        yield from _stored_resources(session, rows)
+        after = rows[-1].id
+
+
+def stored_by_keys(
+    session: Session, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], StoredResource]:
+    """(type, id) → the stored resource, for a domain that decides and audits access itself
+    (a consultation shows its own items); the same terms as :func:`iter_stored`."""
+    return {
+        (s.resource_type, s.id): s
+        for s in _stored_resources(session, repo.stored_rows(session, keys))
+    }
+
+
+def any_stored(session: Session, resource_types: Sequence[str]) -> bool:
+    """Whether any resource of these types is stored (does a backfill have work?)."""
+    return repo.any_of_types(session, resource_types)
 
 
 # --- reading ------------------------------------------------------------------
