@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from yilian.chronic.models import Enrolment, Followup, ReferralSuggestion
 from yilian.chronic.rules import CONTROLLED, UNCONTROLLED
 from yilian.db import new_id, utcnow
-from yilian.records.projectors import StoredResource
 
 # Bound parameters per statement stay well under SQLite's and PostgreSQL's limits.
 CHUNK = 5_000
@@ -171,44 +170,6 @@ def indicator_rows(
         (person, org, int(face.get(eid, 0) >= min_followups), int(last.get(eid) == CONTROLLED))
         for eid, person, org in session.execute(estmt)
     ]
-
-
-def stored_conditions(session: Session, prefixes: Sequence[str]) -> Iterator[StoredResource]:
-    """Stored Conditions coded with one of the ICD-10 prefixes (for the enrolment backfill).
-
-    Reads the exchange's store directly, as its projectors see it; the records domain
-    has no service that lists resources without a reader to authorise.
-    """
-    from yilian.records.models import FhirResource, FhirToken
-
-    if not prefixes:
-        return
-    holders = (
-        select(FhirToken.resource_id)
-        .where(
-            FhirToken.resource_type == "Condition",
-            FhirToken.param == "code",
-            or_(*(FhirToken.code.like(f"{p}%") for p in prefixes)),
-        )
-        .distinct()
-    )
-    stmt = (
-        select(FhirResource)
-        .where(FhirResource.resource_type == "Condition", FhirResource.id.in_(holders))
-        .order_by(FhirResource.id)
-        .execution_options(yield_per=2_000)
-    )
-    for row in session.scalars(stmt):
-        yield StoredResource(
-            resource_type=row.resource_type,
-            id=row.id,
-            version_id=row.version_id,
-            last_updated=row.last_updated,
-            person_id=row.person_id,
-            source_org_id=row.source_org_id,
-            resource=row.resource,
-            created=False,
-        )
 
 
 def due_at_organization(

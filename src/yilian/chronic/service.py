@@ -900,7 +900,7 @@ def backfill_enrolments(session: Session) -> int:
     added = 0
     prefixes = sorted({c for p in get_chronic_settings().programmes for c in p.icd10})
     known = repository.enrolled_pairs(session)
-    for stored in repository.stored_conditions(session, prefixes):
+    for stored in records.iter_stored(session, "Condition", code_prefixes=prefixes):
         added += enrol_from_condition(session, stored, known)
     return added
 

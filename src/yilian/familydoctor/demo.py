@@ -36,8 +36,7 @@ from yilian.familydoctor.models import (
     Vaccination,
 )
 from yilian.familydoctor.rules import TeamRole, age_on, derived_categories
-from yilian.records.models import FhirResource
-from yilian.records.projectors import StoredResource
+from yilian.records import service as records
 from yilian.registry import service as registry
 from yilian.registry.schemas import PractitionerRoleFilter
 from yilian.security import repository as security_repo
@@ -64,26 +63,11 @@ def _backfill_roster(session: Session) -> int:
     """Project the stored Patients when the roster is empty (a demo seeded before this domain)."""
     if session.scalar(select(func.count()).select_from(Resident)):
         return 0
-    rows = session.execute(
-        select(FhirResource).where(
-            FhirResource.resource_type == "Patient", FhirResource.person_id.is_not(None)
-        )
-    ).scalars()
     n = 0
-    for row in rows:
-        service.project_patient(
-            session,
-            StoredResource(
-                row.resource_type,
-                row.id,
-                row.version_id,
-                row.last_updated,
-                row.person_id,
-                row.source_org_id,
-                row.resource,
-                True,
-            ),
-        )
+    for stored in records.iter_stored(session, "Patient"):
+        if stored.person_id is None:
+            continue
+        service.project_patient(session, stored)
         n += 1
     session.flush()
     return n
