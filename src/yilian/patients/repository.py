@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from yilian.patients.models import (
@@ -17,6 +19,11 @@ from yilian.patients.models import (
     PersonMergeRecord,
     PersonRecord,
 )
+
+_PERSONS: Table = Person.__table__  # type: ignore[assignment]
+_RECORDS: Table = PersonRecord.__table__  # type: ignore[assignment]
+_IDENTIFIERS: Table = PersonIdentifier.__table__  # type: ignore[assignment]
+_BLOCKING_KEYS: Table = PersonBlockingKey.__table__  # type: ignore[assignment]
 
 # A merge chain longer than this is a loop or corruption, not history.
 MAX_MERGE_DEPTH = 20
@@ -52,21 +59,16 @@ def persons_by_identifier(session: Session, pairs: Iterable[tuple[str, str]]) ->
     wanted = list(set(pairs))
     if not wanted:
         return {}
-    by_kind: dict[str, list[str]] = {}
-    for kind, value_hash in wanted:
-        by_kind.setdefault(kind, []).append(value_hash)
-    # ``kind = ? AND value_hash IN (...)`` per kind: a row-value IN makes SQLite scan the
-    # whole table instead of using ix_person_identifiers_lookup.
+    # Two plain INs: the index (kind, value_hash) serves both, the statement is built and
+    # cached once (a row-value IN makes SQLite scan the table; one OR branch per kind
+    # costs more to build than to run). Pairs that only cross-match are dropped below.
     stmt = select(PersonIdentifier.kind, PersonIdentifier.value_hash, PersonIdentifier.person_id)
     stmt = stmt.where(
-        or_(
-            *(
-                and_(PersonIdentifier.kind == kind, PersonIdentifier.value_hash.in_(hashes))
-                for kind, hashes in sorted(by_kind.items())
-            )
-        )
+        PersonIdentifier.kind.in_(sorted({k for k, _h in wanted})),
+        PersonIdentifier.value_hash.in_(sorted({h for _k, h in wanted})),
     )
-    return {f"{kind}:{h}": pid for kind, h, pid in session.execute(stmt)}
+    pairs = set(wanted)
+    return {f"{kind}:{h}": pid for kind, h, pid in session.execute(stmt) if (kind, h) in pairs}
 
 
 def identifier_hashes(session: Session, person_id: str) -> set[tuple[str, str]]:
@@ -175,3 +177,24 @@ def records_by_ids(session: Session, record_ids: Iterable[str]) -> list[PersonRe
 
 def all_person_ids(session: Session) -> list[str]:
     return list(session.execute(select(Person.id).order_by(Person.id)).scalars())
+
+
+# Plain inserts for the ingestion path: many small rows per arriving Patient.
+
+
+def insert_person(session: Session, person_id: str, created_at: datetime) -> None:
+    session.execute(insert(_PERSONS), [{"id": person_id, "created_at": created_at}])
+
+
+def insert_record(session: Session, row: dict[str, Any]) -> None:
+    session.execute(insert(_RECORDS), [row])
+
+
+def insert_identifiers(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(_IDENTIFIERS), rows)
+
+
+def insert_blocking_keys(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(_BLOCKING_KEYS), rows)

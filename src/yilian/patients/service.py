@@ -40,8 +40,6 @@ from yilian.patients.models import (
     REVIEW_REJECTED,
     MatchReview,
     Person,
-    PersonBlockingKey,
-    PersonIdentifier,
     PersonMerge,
     PersonMergeRecord,
     PersonRecord,
@@ -299,19 +297,22 @@ def resolve_patient(
                 status, score = LINK_REVIEW, probability
                 review_of = repo.survivor(session, best)
     fresh = person_id is None
+    now = utcnow()
     if person_id is None:
         person_id = new_id()
-        session.add(Person(id=person_id))
+        repo.insert_person(session, person_id, now)
     record_id = new_id()
-    session.add(
-        PersonRecord(
-            id=record_id,
-            person_id=person_id,
-            resource_id=resource_id,
-            source_org_id=source_org_id,
-            link_status=status,
-            score=score,
-        )
+    repo.insert_record(
+        session,
+        {
+            "id": record_id,
+            "person_id": person_id,
+            "resource_id": resource_id,
+            "source_org_id": source_org_id,
+            "link_status": status,
+            "score": score,
+            "linked_at": now,
+        },
     )
     _remember(session, person_id, identifiers, known, patient, source_org_id, fresh=fresh)
     if review_of is not None and score is not None:
@@ -338,7 +339,9 @@ def _remember(
     ``fresh``: the person was created in this call and has none yet.
     """
     cipher = get_cipher()
+    now = utcnow()
     have = set() if fresh else repo.identifier_hashes(session, person_id)
+    rows: list[dict[str, Any]] = []
     for ident in identifiers:
         pair = (ident.kind, ident.value_hash)
         if pair in have:
@@ -347,20 +350,29 @@ def _remember(
         if ident.kind in RELIABLE_KINDS and known.get(f"{ident.kind}:{ident.value_hash}"):
             continue
         have.add(pair)
-        session.add(
-            PersonIdentifier(
-                person_id=person_id,
-                kind=ident.kind,
-                value_hash=ident.value_hash,
-                value_encrypted=cipher.encrypt(ident.value),
-                value_masked=mask(ident.value),
-            )
+        rows.append(
+            {
+                "id": new_id(),
+                "person_id": person_id,
+                "kind": ident.kind,
+                "value_hash": ident.value_hash,
+                "value_encrypted": cipher.encrypt(ident.value),
+                "value_masked": mask(ident.value),
+                "created_at": now,
+            }
         )
+    # Plain inserts, not ORM objects: a new Patient adds some fifteen rows here, and the
+    # unit of work's bookkeeping for them cost more than the statements.
+    repo.insert_identifiers(session, rows)
     stored = set() if fresh else repo.blocking_key_hashes(session, person_id)
     record = match_record(patient, source_org_id)
-    for key_hash in sorted(_key_hashes(matching.blocking_keys(record)) - stored):
-        session.add(PersonBlockingKey(person_id=person_id, key_hash=key_hash))
-    session.flush()
+    repo.insert_blocking_keys(
+        session,
+        [
+            {"person_id": person_id, "key_hash": key_hash}
+            for key_hash in sorted(_key_hashes(matching.blocking_keys(record)) - stored)
+        ],
+    )
 
 
 def person_of_record(session: Session, resource_id: str) -> str | None:
