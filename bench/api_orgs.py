@@ -195,7 +195,9 @@ def main() -> None:
         server.wait(timeout=10)
         if schema:
             subprocess.run(
-                ["psql", args.database, "-qc", f"DROP SCHEMA {schema} CASCADE"], check=False
+                ["psql", args.database, "-qc", f"DROP SCHEMA {schema} CASCADE"],
+                check=False,
+                env={**os.environ, "PGOPTIONS": "-c client_min_messages=warning"},
             )
 
 

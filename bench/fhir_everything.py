@@ -235,7 +235,9 @@ def main() -> None:
         finally:
             if schema:
                 subprocess.run(
-                    ["psql", args.database, "-qc", f"DROP SCHEMA {schema} CASCADE"], check=False
+                    ["psql", args.database, "-qc", f"DROP SCHEMA {schema} CASCADE"],
+                    check=False,
+                    env={**os.environ, "PGOPTIONS": "-c client_min_messages=warning"},
                 )
     timings.sort()
     p95 = timings[max(0, int(len(timings) * 0.95) - 1)]
