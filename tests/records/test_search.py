@@ -174,3 +174,35 @@ def test_search_refuses_persons_without_access(
     # A search that finds nothing discloses nothing and needs no access.
     resp = client.get("/fhir/Observation?patient=nobody", headers=stranger)
     assert resp.status_code == 200 and resp.json()["total"] == 0
+
+
+def test_a_search_spanning_persons_leaves_out_those_the_reader_may_not_see(
+    client: TestClient,
+    system_headers: dict[str, str],
+    stored: dict[str, str],
+    auth_headers: Any,
+    other_org: Organization,
+) -> None:
+    """The other institution sees its own patient's result, not the two it does not treat."""
+    from yilian.security.principal import Role
+
+    their_system = auth_headers(Role.system, organization_id=other_org.id, subject="his-other")
+    urn = f"urn:uuid:{uuid.uuid4()}"
+    bundle = transaction(
+        entry(patient(family="李", given="娜", id_number=new_idcard("female")), urn),
+        entry(observation(urn, code="718-7", when="2024-07-01", ident="OBS-LI")),
+    )
+    assert client.post("/fhir", json=bundle, headers=their_system).status_code == 200
+    their_doctor = auth_headers(Role.doctor, organization_id=other_org.id)
+    body = _search(client, their_doctor, f"Observation?code={LOINC}|718-7")
+    matches = [e["resource"] for e in body["entry"] if e["search"]["mode"] == "match"]
+    assert [m["identifier"][0]["value"] for m in matches] == ["OBS-LI"]
+    (note,) = [e["resource"] for e in body["entry"] if e["search"]["mode"] == "outcome"]
+    assert note["resourceType"] == "OperationOutcome"
+    assert note["issue"][0]["code"] == "suppressed"
+    assert note["issue"][0]["diagnostics"].startswith("3 result(s)")
+    # The first institution sees its own two persons' three results, and not 李娜's.
+    ours = _search(client, system_headers, f"Observation?code={LOINC}|718-7")
+    assert len(_ids(ours)) == 3 and "OBS-LI" not in str(ours["entry"])
+    (ours_note,) = [e["resource"] for e in ours["entry"] if e["search"]["mode"] == "outcome"]
+    assert ours_note["issue"][0]["diagnostics"].startswith("1 result(s)")

@@ -43,8 +43,13 @@ def searchset(
     count: int,
     offset: int,
     included: Sequence[dict[str, Any]] = (),
+    outcome: dict[str, Any] | None = None,
 ) -> FhirResponse:
-    """A searchset Bundle of one page, with self/next/previous links for ``_count``/``_offset``."""
+    """A searchset Bundle of one page, with self/next/previous links for ``_count``/``_offset``.
+
+    ``outcome``: an OperationOutcome about the search (e.g. results left out), sent as
+    an entry with ``search.mode = outcome``.
+    """
     url = request.url
     links = [{"relation": "self", "url": str(url)}]
     if count and offset + count < total:
@@ -62,6 +67,7 @@ def searchset(
             "total": total,
             "link": links,
             "entry": [_entry(base, r, "match") for r in matches]
-            + [_entry(base, r, "include") for r in included],
+            + [_entry(base, r, "include") for r in included]
+            + ([{"resource": outcome, "search": {"mode": "outcome"}}] if outcome else []),
         }
     )

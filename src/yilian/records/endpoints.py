@@ -197,6 +197,7 @@ def search_resources(
         count=_int_param(request, "_count", service.DEFAULT_COUNT),
         offset=_int_param(request, "_offset", 0),
         included=result.included,
+        outcome=service.withheld_outcome(result.withheld) if result.withheld else None,
     )
 
 

@@ -121,6 +121,7 @@ class SearchResult:
     matches: list[dict[str, Any]]
     total: int
     included: list[dict[str, Any]] = field(default_factory=list)
+    withheld: int = 0  # resources of this page the reader may not see (left out)
 
 
 # --- helpers ------------------------------------------------------------------
@@ -696,6 +697,23 @@ def warning_outcome(warnings: Sequence[dict[str, str]]) -> dict[str, Any]:
     }
 
 
+def withheld_outcome(withheld: int) -> dict[str, Any]:
+    """The searchset's note that results the reader may not see were left out."""
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "information",
+                "code": "suppressed",
+                "diagnostics": (
+                    f"{withheld} result(s) on this page belong to persons whose record you "
+                    "may not see and were left out (本页有结果因无权访问被略去)"
+                ),
+            }
+        ],
+    }
+
+
 def _response_entry(out: Outcome) -> dict[str, Any]:
     response: dict[str, Any] = {
         "status": "201 Created" if out.created else "200 OK",
@@ -905,6 +923,57 @@ def _authorise(session: Session, ctx: ReadContext, rows: Sequence[FhirResource])
         )
 
 
+def _authorise_page(
+    session: Session, ctx: ReadContext, rows: Sequence[FhirResource]
+) -> set[tuple[str, str]]:
+    """The (type, id)s of a search page the reader may see; each person decided once.
+
+    A search can span persons: those the reader may not see are left out (each
+    refusal audited by the access decision) instead of refusing the whole page. When
+    nothing on the page may be seen, the search is refused as a read would be.
+    """
+    owners = patients.persons_of_records(session, {r.patient_id for r in rows if r.patient_id})
+    first: dict[str, FhirResource] = {}
+    for row in rows:
+        person_id = owners.get(row.patient_id or "")
+        if person_id is not None:
+            first.setdefault(person_id, row)
+    allowed: set[str] = set()
+    refusal = ""
+    for person_id, row in first.items():
+        decision = access.decide(
+            session,
+            ctx.principal,
+            person_id=person_id,
+            action="read",
+            purpose=ctx.purpose,
+            break_glass_reason=ctx.break_glass_reason,
+            resource_type=row.resource_type,
+            resource_id=row.id if len(rows) == 1 else None,
+        )
+        if decision.allowed:
+            allowed.add(person_id)
+        else:
+            refusal = refusal or f"no access to this person's record: {decision.basis}"
+    visible: set[tuple[str, str]] = set()
+    for row in rows:
+        person_id = owners.get(row.patient_id or "")
+        if person_id is None:
+            # Not linked to a person (a contained or display-only subject): its sender only.
+            if row.source_org_id == ctx.principal.organization_id:
+                visible.add((row.resource_type, row.id))
+            else:
+                refusal = refusal or (
+                    f"{row.resource_type}/{row.id} is linked to no person; "
+                    "only its sender may read it"
+                )
+        elif person_id in allowed:
+            visible.add((row.resource_type, row.id))
+    if rows and not visible:
+        raise Forbidden(refusal)
+    return visible
+
+
 def read(
     session: Session, ctx: ReadContext, resource_type: str, resource_id: str
 ) -> dict[str, Any]:
@@ -1061,9 +1130,11 @@ def search(
     if includes:
         pids = {r.patient_id for r in rows if r.patient_id}
         included = repo.by_references(session, "Patient", pids)
-    _authorise(session, ctx, [*rows, *included])
+    visible = _authorise_page(session, ctx, [*rows, *included])
+    shown = [r for r in rows if (r.resource_type, r.id) in visible]
     return SearchResult(
-        matches=[to_fhir(r) for r in rows],
+        matches=[to_fhir(r) for r in shown],
         total=total,
-        included=[to_fhir(r) for r in included],
+        included=[to_fhir(r) for r in included if (r.resource_type, r.id) in visible],
+        withheld=len(rows) - len(shown),
     )
