@@ -892,45 +892,16 @@ def any_stored(session: Session, resource_types: Sequence[str]) -> bool:
 # --- reading ------------------------------------------------------------------
 
 
-def _authorise(session: Session, ctx: ReadContext, rows: Sequence[FhirResource]) -> None:
-    """Every person whose data is read goes through the access decision (which audits it).
+def _authorise(
+    session: Session, ctx: ReadContext, rows: Sequence[FhirResource]
+) -> set[tuple[str, str]]:
+    """The (type, id)s of the rows the reader may see; each person decided once (audited).
 
     The person is found through the Patient a resource is about, as the index links
     it now: ``person_id`` on the row is who it was filed under at ingestion, which a
-    later merge or unmerge in the index does not rewrite.
-    """
-    owners = patients.persons_of_records(session, {r.patient_id for r in rows if r.patient_id})
-    persons: dict[str, FhirResource] = {}
-    for row in rows:
-        person_id = owners.get(row.patient_id or "")
-        if person_id is not None:
-            persons.setdefault(person_id, row)
-        elif row.source_org_id != ctx.principal.organization_id:
-            # Not linked to a person (a contained or display-only subject): its sender only.
-            raise Forbidden(
-                f"{row.resource_type}/{row.id} is linked to no person; only its sender may read it"
-            )
-    for person_id, row in persons.items():
-        access.require_person_access(
-            session,
-            ctx.principal,
-            person_id=person_id,
-            action="read",
-            purpose=ctx.purpose,
-            break_glass_reason=ctx.break_glass_reason,
-            resource_type=row.resource_type,
-            resource_id=row.id if len(rows) == 1 else None,
-        )
-
-
-def _authorise_page(
-    session: Session, ctx: ReadContext, rows: Sequence[FhirResource]
-) -> set[tuple[str, str]]:
-    """The (type, id)s of a search page the reader may see; each person decided once.
-
-    A search can span persons: those the reader may not see are left out (each
-    refusal audited by the access decision) instead of refusing the whole page. When
-    nothing on the page may be seen, the search is refused as a read would be.
+    later merge or unmerge in the index does not rewrite. A search can span persons:
+    those the reader may not see are left out instead of refusing the whole page.
+    When nothing may be seen — a single read refused — it raises ``Forbidden``.
     """
     owners = patients.persons_of_records(session, {r.patient_id for r in rows if r.patient_id})
     first: dict[str, FhirResource] = {}
@@ -1130,7 +1101,7 @@ def search(
     if includes:
         pids = {r.patient_id for r in rows if r.patient_id}
         included = repo.by_references(session, "Patient", pids)
-    visible = _authorise_page(session, ctx, [*rows, *included])
+    visible = _authorise(session, ctx, [*rows, *included])
     shown = [r for r in rows if (r.resource_type, r.id) in visible]
     return SearchResult(
         matches=[to_fhir(r) for r in shown],
