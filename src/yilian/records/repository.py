@@ -132,17 +132,6 @@ def persons_of_patients(session: Session, patient_ids: Iterable[str]) -> dict[st
     return found
 
 
-def by_keys(session: Session, keys: Iterable[tuple[str, str]]) -> list[FhirResource]:
-    wanted = sorted(set(keys))
-    found: list[FhirResource] = []
-    for part in _chunks(wanted):
-        stmt = select(FhirResource).where(
-            _pairs_in(FhirResource.resource_type, FhirResource.id, part)
-        )
-        found.extend(session.execute(stmt).scalars())
-    return found
-
-
 def get(session: Session, resource_type: str, resource_id: str) -> FhirResource | None:
     return session.get(FhirResource, (resource_type, resource_id))
 

@@ -493,7 +493,7 @@ def _link_persons(
 def patient_records(session: Session, person_ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
     """The stored Patient resources of persons, as the index links them now (MPI candidates)."""
     owner = patients.record_ids_by_person(session, person_ids)
-    rows = repo.by_keys(session, [("Patient", rid) for rid in owner])
+    rows = repo.stored_rows(session, [("Patient", rid) for rid in owner])
     return [(owner[r.id], protection.reveal("Patient", r.resource)) for r in rows]
 
 
@@ -528,7 +528,7 @@ def _store(
     now = utcnow()
     stored_rows = {
         (r.resource_type, r.id): r
-        for r in repo.by_keys(
+        for r in repo.stored_rows(
             session, [(e.resource_type, e.id) for e in entries if e.existing is not None]
         )
     }

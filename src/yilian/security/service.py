@@ -529,17 +529,21 @@ def grant_relationships(
     session.add_all(new)
     session.flush(new)
     for rel in new:
-        audit.record(
-            session,
-            principal,
-            action="create",
-            resource_type="CareRelationship",
-            resource_id=rel.id,
-            person_id=rel.person_id,
-            outcome="success",
-            detail={"kind": kind, "organization_id": organization_id, "source": source},
-        )
+        _audit_grant(session, principal, rel)
     return len(new)
+
+
+def _audit_grant(session: Session, principal: Principal | None, rel: CareRelationship) -> None:
+    audit.record(
+        session,
+        principal,
+        action="create",
+        resource_type="CareRelationship",
+        resource_id=rel.id,
+        person_id=rel.person_id,
+        outcome="success",
+        detail={"kind": rel.kind, "organization_id": rel.organization_id, "source": rel.source},
+    )
 
 
 def grant_relationship(
@@ -586,16 +590,7 @@ def grant_relationship(
     )
     session.add(rel)
     session.flush([rel])
-    audit.record(
-        session,
-        principal,
-        action="create",
-        resource_type="CareRelationship",
-        resource_id=rel.id,
-        person_id=person_id,
-        outcome="success",
-        detail={"kind": kind, "organization_id": organization_id, "source": source},
-    )
+    _audit_grant(session, principal, rel)
     return rel
 
 
