@@ -38,6 +38,7 @@ from yilian.db import make_engine, make_sessionmaker, session_scope
 from yilian.kit.errors import YilianError
 from yilian.migrate import upgrade
 from yilian.models import load_all
+from yilian.records import intake
 from yilian.records import service as records
 from yilian.records.projectors import registered, unregister
 from yilian.registry import service as registry
@@ -139,8 +140,67 @@ def _send_star(
     return _send(*args)
 
 
+def _bulk(
+    url: str,
+    raw: list[tuple[str, bytes]],
+    org_ids: dict[str, str],
+    profile: int,
+    workers: int,
+) -> dict[str, Any]:
+    """All bundles through records.intake: validation workers ahead of one writer."""
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    items = [
+        intake.Item(_system(code, org_ids[code]), data, code)
+        for code, data in raw
+        if code in org_ids
+    ]
+    refused: dict[str, int] = {}
+    if len(items) < len(raw):
+        refused["unknown institution"] = len(raw) - len(items)
+    resources = done = 0
+    sizes: list[int] = []
+    profiler = cProfile.Profile() if profile else None
+    cpu = time.process_time()
+    children = _children_cpu()
+    if profiler:
+        profiler.enable()
+    for result in intake.import_bundles(factory, items, workers=workers):
+        if result.error is not None:
+            reason = result.error.message.split(":")[0][:80]
+            refused[reason] = refused.get(reason, 0) + 1
+        else:
+            resources += result.resources
+            done += 1
+            sizes.append(result.resources)
+    if profiler:
+        profiler.disable()
+        stats = pstats.Stats(profiler, stream=sys.stderr)
+        stats.sort_stats("cumulative").print_stats(profile)
+        stats.sort_stats("tottime").print_stats(profile)
+    engine.dispose()
+    return {
+        "bundles": done,
+        "resources": resources,
+        "cpu": time.process_time() - cpu + _children_cpu() - children,
+        "sizes": sizes,
+        "refused": refused,
+    }
+
+
+def _children_cpu() -> float:
+    t = os.times()
+    return t.children_user + t.children_system
+
+
 def run(
-    url: str, out_dir: Path, max_bundles: int, profile: int, workers: int, projectors: bool
+    url: str,
+    out_dir: Path,
+    max_bundles: int,
+    profile: int,
+    workers: int,
+    projectors: bool,
+    bulk: bool = False,
 ) -> dict[str, Any]:
     upgrade(url)
     load_all()  # the domains' projectors run during ingestion, as in the server
@@ -154,8 +214,21 @@ def run(
         org_ids = registry.load_registry(session, **read_registry(out_dir)).organization_ids
     analyzed = _autovacuum_off(engine)
     engine.dispose()
-    bundles = [(p.name.split(".")[0], json.loads(data)) for p, data in iter_demo_bundles(out_dir)]
-    bundles = bundles[:max_bundles] if max_bundles else bundles
+    raw = [(p.name.split(".")[0], data) for p, data in iter_demo_bundles(out_dir)]
+    raw = raw[:max_bundles] if max_bundles else raw
+    if bulk:
+        start = time.perf_counter()
+        part = _bulk(url, raw, org_ids, profile, workers)
+        elapsed = time.perf_counter() - start
+        return {
+            **part,
+            "of": len(raw),
+            "seconds": elapsed,
+            "mean_size": statistics.mean(part["sizes"]) if part["sizes"] else 0.0,
+            "max_size": max(part["sizes"], default=0),
+            "analyzed": False,
+        }
+    bundles = [(code, json.loads(data)) for code, data in raw]
     shares: list[list[tuple[str, dict[str, Any]]]] = [[] for _ in range(workers)]
     owner: dict[str, int] = {}
     for code, bundle in bundles:
@@ -195,6 +268,11 @@ def main() -> None:
     ap.add_argument(
         "--bare", action="store_true", help="the exchange alone, without the domains' projectors"
     )
+    ap.add_argument(
+        "--bulk",
+        action="store_true",
+        help="import through records.intake (--workers validation processes, one writer)",
+    )
     ap.add_argument("--database", default="sqlite", help="'sqlite' or a postgresql:// URL")
     ap.add_argument("--out", type=Path, help="keep the generated region here (reused if present)")
     ap.add_argument("--profile", type=int, default=0, help="print the top N cProfile entries")
@@ -218,7 +296,15 @@ def main() -> None:
             sep = "&" if "?" in args.database else "?"
             url, backend = f"{args.database}{sep}options=-csearch_path%3D{schema}", "PostgreSQL"
         try:
-            r = run(url, out_dir, args.max_bundles, args.profile, args.workers, not args.bare)
+            r = run(
+                url,
+                out_dir,
+                args.max_bundles,
+                args.profile,
+                args.workers,
+                not args.bare,
+                args.bulk,
+            )
         finally:
             if schema:
                 subprocess.run(

@@ -89,6 +89,21 @@ def pending(session: Session) -> list[AuditEntry]:
     return [entry for entry, _fields, _keep in session.info.get(_PENDING, [])]
 
 
+def mark(session: Session) -> int:
+    """A place in the session's queue, for :func:`forget_since`."""
+    return len(session.info.get(_PENDING, []))
+
+
+def forget_since(session: Session, place: int) -> None:
+    """Drop the entries queued since ``place`` whose writes a savepoint rollback undid.
+
+    Entries recorded to survive a rollback (refusals, break-glass) stay queued.
+    """
+    queued = session.info.get(_PENDING)
+    if queued:
+        queued[place:] = [q for q in queued[place:] if q[2]]
+
+
 def _append(session: Session, entries: list[AuditEntry]) -> None:
     """Chain the entries after the head in one step: one lock, one insert, one head update."""
     conn = session.connection()

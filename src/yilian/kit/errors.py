@@ -40,6 +40,10 @@ class YilianError(Exception):
         if status_code is not None:
             self.status_code = status_code
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable with its detail and status (errors cross from worker processes).
+        return (type(self), (self.message,), dict(self.__dict__))
+
 
 class BadRequest(YilianError):
     status_code = 400

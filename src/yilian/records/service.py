@@ -211,7 +211,7 @@ def _retrying(session: Session, fn: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def _writer_org(principal: Principal) -> str | None:
+def writer_org(principal: Principal) -> str | None:
     """The organisation a write comes from: the system's own, or none for an administrator."""
     if principal.role is Role.system:
         if not principal.organization_id:
@@ -618,9 +618,9 @@ def _store(
         raise _LostUpdate()
     repo.replace_tokens(session, replaced, tokens)
     if projectors.has_projectors():
-        for e, body in written:
-            projectors.project(
-                session,
+        projectors.project_all(
+            session,
+            [
                 StoredResource(
                     resource_type=e.resource_type,
                     id=e.id,
@@ -631,8 +631,10 @@ def _store(
                     resource=body,
                     created=e.existing is None,
                     patient_id=e.patient_id,
-                ),
-            )
+                )
+                for e, body in written
+            ],
+        )
     return outcomes
 
 
@@ -737,9 +739,29 @@ def _error_entry(exc: YilianError) -> dict[str, Any]:
     }
 
 
-def ingest_bundle(session: Session, principal: Principal, bundle: Any) -> dict[str, Any]:
-    """Store a transaction (all or nothing) or batch (entry by entry) Bundle; return the reply."""
-    source = _writer_org(principal)
+@dataclass
+class ParsedBundle:
+    """A bundle after the checks that need no database (:func:`parse_bundle`).
+
+    ``entries`` holds a transaction's validated entries; for a batch, each entry is
+    either validated or the error that refused it. Plain data, so that a worker
+    process can parse and validate while another writes.
+    """
+
+    kind: str  # transaction | batch
+    entries: list[_Entry | YilianError]
+
+    @property
+    def size(self) -> int:
+        return len(self.entries)
+
+
+def parse_bundle(bundle: Any, source: str | None) -> ParsedBundle:
+    """Validate a transaction or batch Bundle from ``source`` without touching the database.
+
+    A transaction with any invalid entry raises (all or nothing); a batch keeps each
+    entry's error in its place.
+    """
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise BadRequest("POST /fhir takes a Bundle", field="Bundle.resourceType")
     kind = bundle.get("type")
@@ -755,7 +777,24 @@ def ingest_bundle(session: Session, principal: Principal, bundle: Any) -> dict[s
             f"a bundle may have at most {MAX_BUNDLE_ENTRIES} entries", field="Bundle.entry"
         )
     if kind == "transaction":
-        entries = [_entry_from_bundle(raw, i, source) for i, raw in enumerate(raw_entries)]
+        return ParsedBundle(
+            kind, [_entry_from_bundle(raw, i, source) for i, raw in enumerate(raw_entries)]
+        )
+    entries: list[_Entry | YilianError] = []
+    for i, raw in enumerate(raw_entries):
+        try:
+            # A batch entry stands alone: a urn:uuid pointing at another entry dangles.
+            entries.append(_entry_from_bundle(raw, i, source))
+        except YilianError as exc:
+            entries.append(exc)
+    return ParsedBundle(kind, entries)
+
+
+def write_bundle(session: Session, principal: Principal, parsed: ParsedBundle) -> dict[str, Any]:
+    """Store a parsed bundle in the caller's transaction; return the FHIR reply."""
+    source = writer_org(principal)
+    if parsed.kind == "transaction":
+        entries = [e for e in parsed.entries if isinstance(e, _Entry)]
         outcomes = _ingest(session, entries, principal, source) if entries else []
         return {
             "resourceType": "Bundle",
@@ -763,16 +802,22 @@ def ingest_bundle(session: Session, principal: Principal, bundle: Any) -> dict[s
             "entry": [_response_entry(o) for o in outcomes],
         }
     results: list[dict[str, Any]] = []
-    for i, raw in enumerate(raw_entries):
+    for entry in parsed.entries:
+        if isinstance(entry, YilianError):
+            results.append(_error_entry(entry))
+            continue
         try:
-            # A batch entry stands alone: a urn:uuid pointing at another entry dangles.
-            entry = _entry_from_bundle(raw, i, source)
             with session.begin_nested():
                 (out,) = _ingest(session, [entry], principal, source)
             results.append(_response_entry(out))
         except YilianError as exc:
             results.append(_error_entry(exc))
     return {"resourceType": "Bundle", "type": "batch-response", "entry": results}
+
+
+def ingest_bundle(session: Session, principal: Principal, bundle: Any) -> dict[str, Any]:
+    """Store a transaction (all or nothing) or batch (entry by entry) Bundle; return the reply."""
+    return write_bundle(session, principal, parse_bundle(bundle, writer_org(principal)))
 
 
 def create(
@@ -784,7 +829,7 @@ def create(
     if_none_exist: str | None = None,
 ) -> Outcome:
     """Create a resource (or update the one with its business identifier from the same source)."""
-    source = _writer_org(principal)
+    source = writer_org(principal)
     validation.check_type(resource_type, in_url=True)
     validation.check_resource(resource, resource_type, expected_type=resource_type)
     entry = _Entry(
@@ -804,7 +849,7 @@ def update(
     session: Session, principal: Principal, resource_type: str, resource_id: str, resource: Any
 ) -> Outcome:
     """Create or update the resource with this id (FHIR update-as-create)."""
-    source = _writer_org(principal)
+    source = writer_org(principal)
     validation.check_type(resource_type, in_url=True)
     validation.check_resource(resource, resource_type, expected_type=resource_type)
     assert isinstance(resource, dict)
