@@ -75,6 +75,28 @@ fhir_examples() {
   export YILIAN_FHIR_EXAMPLES="$dir/node_modules/hl7.fhir.r4.examples"
 }
 
+h37rv_annotation() {
+  # The RefSeq annotation of H37Rv (GenBank NC_000962.3) for the SNP-distance mask tests,
+  # as tbtamr 1.0.4 (PyPI, GPL-3.0) ships it; only that one file is kept, in .cache.
+  local dir="$ROOT/.cache/tb"
+  local gbk="$dir/NC_000962.3.gbk"
+  local sha=558bfb7691ef4770097f63c1805690cc67499c80300f104ec7cba7b4d1e6b471
+  if [ ! -f "$gbk" ]; then
+    say "fetching the H37Rv annotation (tbtamr 1.0.4) from PyPI"
+    mkdir -p "$dir"
+    rm -rf "$dir/wheel"
+    "$VENV/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
+      --only-binary :all: --dest "$dir/wheel" tbtamr==1.0.4
+    "$VENV/bin/python" -c 'import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, z.open("tbtamr/references/NC_000962.3.gbk") as f, open(sys.argv[2], "wb") as out:
+    shutil.copyfileobj(f, out)' "$dir/wheel/tbtamr-1.0.4-py3-none-any.whl" "$gbk.part"
+    rm -rf "$dir/wheel"
+    echo "$sha  $gbk.part" | sha256sum --check --quiet
+    mv "$gbk.part" "$gbk"
+  fi
+  export YILIAN_H37RV_ANNOTATION="$gbk"
+}
+
 case "${1:-}" in
   demo)
     python_env
@@ -86,6 +108,7 @@ case "${1:-}" in
     web_assets
     browser
     fhir_examples
+    h37rv_annotation
     say "ruff"
     "$VENV/bin/ruff" check src tests bench
     "$VENV/bin/ruff" format --check src tests bench
