@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # relationships only), "consortium" (partners of the institutions treating them,
     # the 医联体 reading of 004 附件1) or "region". A recorded choice always wins.
     sharing_default: Literal["none", "consortium", "region"] = "none"
+    # Codes of the organisations that act for the whole region, not one province's tenant
+    # (区域协同防控中心, seed 000). Formerly YILIAN_TB_REGION_ORGANIZATIONS, still read
+    # while this is unset (deprecated).
+    region_organizations: list[str] = Field(default_factory=list)
     # Master patient index: match probability that links automatically / queues a review.
     mpi_link_threshold: float = Field(default=0.99, gt=0, le=1)
     mpi_review_threshold: float = Field(default=0.5, gt=0, le=1)

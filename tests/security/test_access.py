@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -11,9 +12,11 @@ from sqlalchemy.orm import Session
 
 from tests.fixtures.auth import insert_organization, insert_row
 from yilian.audit.models import AuditEntry
+from yilian.config import get_settings
 from yilian.db import make_sessionmaker, utcnow
 from yilian.kit.errors import Forbidden, Unprocessable
-from yilian.security import rules, service
+from yilian.registry.models import Organization, Region
+from yilian.security import access, rules, service
 from yilian.security.access import decide, require_person_access
 from yilian.security.principal import Principal, Role
 
@@ -248,3 +251,123 @@ def test_allowed_read_rolls_back_with_the_request(
 def test_empty_purpose_is_refused(session: Session) -> None:
     with pytest.raises(Unprocessable):
         decide(session, doctor("x"), person_id=PERSON, action="read", purpose="  ")
+
+
+# Province tenants (省级租户): the caller's is looked up from the registry, the refusal audited.
+
+
+@pytest.fixture
+def provinces(
+    make_region: Callable[..., Region], make_org: Callable[..., Organization]
+) -> dict[str, Organization]:
+    sh = make_region(name="上海市", level="province")
+    changning = make_region(
+        name="长宁区", level="district", parent=make_region(name="上海市辖区", parent=sh)
+    )
+    ah = make_region(name="安徽省", level="province")
+    return {
+        "sh": make_org(name="新华街道社区卫生服务中心", region=changning),
+        "ah_cdc": make_org(name="安徽省疾控中心", type="cdc", region=ah),
+        "centre": make_org(name="区域协同防控中心", type="cdc", region=sh, code="T-CENTRE"),
+        # A region above any province (a cross-province zone): no province of its own.
+        "zone": make_org(region=make_region(name="示范区", level="city")),
+    }
+
+
+@pytest.fixture
+def no_region_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    monkeypatch.delenv("YILIAN_REGION_ORGANIZATIONS", raising=False)
+    monkeypatch.delenv("YILIAN_TB_REGION_ORGANIZATIONS", raising=False)
+    get_settings.cache_clear()
+    yield monkeypatch
+    get_settings.cache_clear()
+
+
+def cdc_of(org: Organization) -> Principal:
+    return Principal(subject=f"u-{org.code}", name="cdc", role=Role.cdc, organization_id=org.id)
+
+
+def test_the_callers_tenant_is_their_organisations_province(
+    session: Session, provinces: dict[str, Organization], no_region_settings: pytest.MonkeyPatch
+) -> None:
+    sh = provinces["sh"]
+    tenant = access.tenant_of(session, doctor(sh.id))
+    assert tenant is not None and (tenant.province, tenant.region_wide) == ("上海市", False)
+    assert service.places_by_ids(session, [sh.id, "missing"]) == {
+        sh.id: rules.Place(tenant.province_region_id, "上海市", "上海市辖区")
+    }
+    assert access.tenant_of(session, cdc_of(provinces["centre"])) == tenant
+    assert access.tenant_of(session, doctor(provinces["zone"].id)) is None
+    with pytest.raises(Forbidden, match="no province"):
+        access.require_tenant(session, doctor(provinces["zone"].id))
+    assert access.tenant_of(session, doctor(None, Role.admin)) == rules.REGION
+
+
+@pytest.mark.parametrize("name", ["YILIAN_REGION_ORGANIZATIONS", "YILIAN_TB_REGION_ORGANIZATIONS"])
+def test_the_regions_coordination_centres_act_for_the_region(
+    session: Session,
+    provinces: dict[str, Organization],
+    no_region_settings: pytest.MonkeyPatch,
+    name: str,
+) -> None:
+    """The core setting, and its deprecated TB name while the core one is unset."""
+    no_region_settings.setenv(name, '["T-CENTRE"]')
+    get_settings.cache_clear()
+    assert access.region_organizations() == {"T-CENTRE"}
+    assert access.tenant_of(session, cdc_of(provinces["centre"])) == rules.REGION
+
+
+def test_the_core_setting_wins_over_the_deprecated_name(
+    no_region_settings: pytest.MonkeyPatch,
+) -> None:
+    no_region_settings.setenv("YILIAN_TB_REGION_ORGANIZATIONS", '["OLD"]')
+    no_region_settings.setenv("YILIAN_REGION_ORGANIZATIONS", '["NEW"]')
+    get_settings.cache_clear()
+    assert access.region_organizations() == {"NEW"}
+
+
+def test_a_tenant_refusal_is_audited_by_the_access_decision_and_outlives_the_rollback(
+    session: Session,
+    engine: Engine,
+    provinces: dict[str, Organization],
+    no_region_settings: pytest.MonkeyPatch,
+) -> None:
+    sh = service.place_of(session, provinces["sh"])
+    owner = rules.Tenant(sh.province_region_id, sh.province)
+    before = len(entries(session))
+    # The 安徽 CDC has a public-health basis for anyone: only the tenant keeps it out.
+    with pytest.raises(Forbidden, match="tenant: 安徽省 does not cover 上海市"):
+        require_person_access(
+            session,
+            cdc_of(provinces["ah_cdc"]),
+            person_id=PERSON,
+            action="read",
+            purpose="public_health",
+            resource_type="TbCase",
+            resource_id="case-1",
+            resource_tenant=owner,
+        )
+    session.rollback()
+    with make_sessionmaker(engine)() as fresh:
+        kept = entries(fresh)[before:]
+    assert [(e.action, e.outcome, e.person_id, e.resource_type) for e in kept] == [
+        ("access_denied", "denied", PERSON, "TbCase")
+    ]
+    assert json.loads(kept[0].detail or "{}") == {
+        "basis": "tenant: 安徽省 does not cover 上海市; a record moves to another province's "
+        "tenant only by an acknowledged transfer",
+        "tenant": "安徽省",
+        "requested_action": "read",
+    }
+    # A 上海 CDC (the centre, with no region setting) passes the tenant, then the person rules.
+    decision = decide(
+        session,
+        cdc_of(provinces["centre"]),
+        person_id=PERSON,
+        action="read",
+        purpose="public_health",
+        resource_tenant=owner,
+    )
+    assert decision == rules.AccessDecision(True, rules.BASIS_PUBLIC_HEALTH)
+    last = entries(session)[-1]
+    assert (last.action, json.loads(last.detail or "{}")["tenant"]) == ("read", "上海市")

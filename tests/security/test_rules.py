@@ -254,3 +254,103 @@ def test_default_sharing_policy_applies_only_to_a_person_without_a_choice() -> N
     )
     assert not rules.decide(by_default, withdrawn, NOW).allowed
     assert not rules.decide(region, replace(withdrawn, relationships=()), NOW).allowed
+
+
+# Province tenants (省级租户): a record a province owns is decided on its tenant first.
+
+AH, SH = rules.Tenant("p-ah", "安徽省"), rules.Tenant("p-sh", "上海市")
+CARED = PersonFacts(relationships=(rel(),))
+
+
+def owned(
+    caller: rules.Tenant | None,
+    owner: rules.Tenant = SH,
+    *,
+    action: str = "read",
+    pending: rules.Tenant | None = None,
+    role: Role = Role.doctor,
+) -> AccessRequest:
+    return replace(
+        ask(role=role, purpose="public_health" if role is Role.cdc else "treatment"),
+        action=action,
+        resource_tenant=owner,
+        caller_tenant=caller,
+        pending_tenant=pending,
+    )
+
+
+def test_a_tenant_covers_its_own_province_and_the_person_rules_then_decide() -> None:
+    decision = rules.decide(owned(SH, action="write"), CARED, NOW)
+    assert decision == rules.AccessDecision(True, "care relationship: treating")
+    # Covered by the tenant, refused by the person-level rules.
+    assert rules.decide(owned(SH), PersonFacts(), NOW).basis == rules.BASIS_DENIED
+
+
+def test_another_provinces_tenant_is_refused_before_the_person_rules() -> None:
+    # The 安徽 CDC has a statutory public-health basis for anyone; the tenant keeps it out.
+    request = owned(AH, role=Role.cdc)
+    assert rules.decide(replace(request, resource_tenant=None), CARED, NOW).allowed
+    decision = rules.decide(request, CARED, NOW)
+    assert not decision.allowed
+    assert decision.basis.startswith("tenant: 安徽省 does not cover 上海市")
+    assert "transfer" in decision.basis
+    # A record whose owner has no province is covered by the region only.
+    nowhere = rules.Tenant(None, "")
+    assert not rules.decide(owned(AH, nowhere), CARED, NOW).allowed
+    assert rules.decide(owned(rules.REGION, nowhere), CARED, NOW).allowed
+
+
+def test_a_caller_without_a_province_is_refused() -> None:
+    decision = rules.decide(owned(None), CARED, NOW)
+    assert decision == rules.AccessDecision(False, rules.BASIS_TENANT_NO_PROVINCE)
+
+
+def test_the_region_covers_every_province() -> None:
+    for owner in (AH, SH):
+        assert rules.decide(owned(rules.REGION, owner, action="write"), CARED, NOW).allowed
+
+
+def test_a_pending_transfer_lets_the_receiving_province_read_not_write() -> None:
+    assert rules.decide(owned(AH, pending=AH), CARED, NOW).allowed
+    assert not rules.decide(owned(AH, pending=AH, action="write"), CARED, NOW).allowed
+    assert not rules.decide(owned(AH, pending=rules.Tenant("p-js", "江苏省")), CARED, NOW).allowed
+    # Without an action the pending transfer gives nothing.
+    assert not rules.decide(replace(owned(AH, pending=AH), action=None), CARED, NOW).allowed
+
+
+def test_the_domains_refusal_comes_after_the_tenant_and_before_the_person() -> None:
+    refusal = "only the managing organisation records for this case"
+    request = replace(owned(SH, action="write"), domain_refusal=refusal)
+    assert rules.decide(request, CARED, NOW) == rules.AccessDecision(False, refusal)
+    other = replace(request, caller_tenant=AH)
+    assert rules.decide(other, CARED, NOW).basis.startswith("tenant:")
+
+
+def test_a_record_about_no_person_is_decided_on_its_tenant() -> None:
+    assert rules.decide(owned(SH), None, NOW) == rules.AccessDecision(True, "tenant: 上海市")
+    assert not rules.decide(owned(AH), None, NOW).allowed
+    assert rules.decide(ask(), None, NOW) == rules.AccessDecision(True, rules.BASIS_NO_PERSON)
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("reason", [None, "cardiac arrest, no records on site"])
+def test_without_tenant_facts_the_decision_is_unchanged(role: Role, reason: str | None) -> None:
+    """No resource tenant: the caller's or a pending tenant changes nothing."""
+    for facts in (PersonFacts(), CARED):
+        plain = ask(role=role, reason=reason)
+        stray = replace(plain, action="write", caller_tenant=AH, pending_tenant=SH)
+        assert rules.decide(stray, facts, NOW) == rules.decide(plain, facts, NOW)
+
+
+def test_tenant_rule() -> None:
+    sh = rules.Place("p-sh", "上海市", "上海市辖区")
+    rule = rules.tenant_rule
+    assert rule(Role.cdc, "o1", "X", sh, []) == SH
+    assert rule(Role.cdc, "o1", "X", sh, ["X"]) == rules.REGION
+    assert rule(Role.doctor, "o1", "X", sh, ["Y"]) == SH
+    assert rule(Role.admin, "o1", "X", sh, []) == rules.REGION
+    for platform in (Role.admin, Role.system, Role.commission):
+        assert rule(platform, None, None, None, []) == rules.REGION
+    assert rule(Role.doctor, None, None, None, []) is None
+    assert rule(Role.cdc, "o1", "X", None, []) is None
+    assert rule(Role.doctor, "o1", "X", rules.Place(None, "", ""), []) is None

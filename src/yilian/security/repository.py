@@ -1,4 +1,4 @@
-"""Every SELECT of the security domain, plus the two registry tables it reads by name."""
+"""Every SELECT of the security domain, plus the registry facts the access decision needs."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from sqlalchemy import Row, Select, Table, column, func, or_, select, table
 from sqlalchemy.orm import Session
 
 from yilian.db import Base
+from yilian.registry import service as registry
+from yilian.registry.models import Organization
 from yilian.security import rules
 from yilian.security.models import ApiClient, CareRelationship, Consent, LoginGuard, User
 
-# The registry owns consortium membership; read it by name so security imports no registry code.
+# The registry owns consortium membership; read by name so the decision joins it in one query.
 _members = table("consortium_members", column("consortium_id"), column("organization_id"))
 
 
@@ -189,3 +191,29 @@ def consortium_partners(
         .distinct()
     )
     return frozenset(session.execute(stmt).scalars())
+
+
+def places_of(session: Session, organizations: Iterable[Organization]) -> dict[str, rules.Place]:
+    """Province and city of each organisation, from its region ancestry (one query)."""
+    orgs = list(organizations)
+    regions = registry.regions_with_ancestors(session, {o.region_id for o in orgs})
+    out: dict[str, rules.Place] = {}
+    for o in orgs:
+        chain = []
+        node = regions.get(o.region_id)
+        while node is not None:
+            chain.append(node)
+            node = regions.get(node.parent_id) if node.parent_id else None
+        prov = next((r for r in chain if r.level == "province"), None)
+        city = next((r for r in chain if r.level == "city"), None)
+        out[o.id] = rules.Place(
+            prov.id if prov else None,
+            prov.name if prov else "",
+            city.name if city else (prov.name if prov else ""),
+        )
+    return out
+
+
+def organizations_by_ids(session: Session, ids: Iterable[str]) -> dict[str, Organization]:
+    """The existing organisations among ``ids``, by id (regions loaded)."""
+    return registry.organizations_by_ids(session, ids)

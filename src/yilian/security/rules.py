@@ -2,6 +2,12 @@
 
 Everything here is testable without a database; ``access.py`` gathers the facts
 and ``service.py`` applies the sign-in rules.
+
+Province tenants (省级租户), seed 000 (长三角区域结核病协同防控): a platform deployed per
+province and interconnected. A record a province's tenant owns (a TB case, a sequenced
+strain) carries its owner's tenant; a caller acts in the tenant of their organisation's
+province, or for the whole region. The tenant rule is weighed before the person-level
+rules; a record that carries no tenant is decided exactly as before.
 """
 
 from __future__ import annotations
@@ -45,10 +51,18 @@ BREAK_GLASS_MIN_REASON = 10
 BASIS_BREAK_GLASS = "break-glass"
 BASIS_PUBLIC_HEALTH = "statutory public-health duty (传染病防治法)"
 BASIS_DENIED = "no care relationship or consent"
+BASIS_NO_PERSON = "the record is about no person"
 BASIS_BREAK_GLASS_SHORT = (
     f"break-glass refused: the reason must be at least {BREAK_GLASS_MIN_REASON} characters"
 )
 BASIS_BREAK_GLASS_ROLE = "break-glass refused: only doctors and specialists may break the glass"
+
+# Province tenants. Without an organisation these roles act for the platform, so for the
+# whole region; so do the region's coordination centres (Settings.region_organizations).
+TENANT_PLATFORM_ROLES = frozenset({Role.admin, Role.system, Role.commission})
+# The label of a region-wide tenant: the region this platform serves (seed 000).
+REGION_NAME = "长三角区域"
+BASIS_TENANT_NO_PROVINCE = "tenant: the caller's organisation has no province in the registry"
 
 # Accounts.
 USER_ROLES = tuple(r for r in Role if r is not Role.system)
@@ -78,6 +92,32 @@ class ConsentGrant:
 
 
 @dataclass(frozen=True)
+class Place:
+    """Where an organisation sits: its province (the tenant) and city, from the registry."""
+
+    province_region_id: str | None
+    province: str
+    city: str
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A province's tenant (省级租户), or the whole region."""
+
+    province_region_id: str | None
+    province: str
+    region_wide: bool = False
+
+    def covers(self, province_region_id: str | None) -> bool:
+        return self.region_wide or (
+            province_region_id is not None and province_region_id == self.province_region_id
+        )
+
+
+REGION = Tenant(None, REGION_NAME, region_wide=True)
+
+
+@dataclass(frozen=True)
 class AccessRequest:
     role: Role
     organization_id: str | None
@@ -85,6 +125,19 @@ class AccessRequest:
     break_glass_reason: str | None = None
     # The sharing policy for a person who has recorded no choice (Settings.sharing_default).
     default_scope: str = "none"
+    # What the caller does ("read", "write", ...); only the tenant rule weighs it.
+    action: str | None = None
+    # Tenant facts, given only for a record a province's tenant owns; with no
+    # resource_tenant the decision is the person-level one alone.
+    # The owner's tenant: the province of the institution that owns the record.
+    resource_tenant: Tenant | None = None
+    # The caller's tenant; None means their organisation has no province (refused).
+    caller_tenant: Tenant | None = None
+    # The receiving province of a pending transfer, which may read the record.
+    pending_tenant: Tenant | None = None
+    # The owning domain's own refusal (e.g. only the managing organisation records for a
+    # TB case), weighed once the tenant allows and before the person-level rules.
+    domain_refusal: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,8 +200,57 @@ def needs_consortium_lookup(request: AccessRequest, facts: PersonFacts, now: dat
     )
 
 
-def decide(request: AccessRequest, facts: PersonFacts, now: datetime) -> AccessDecision:
-    """Decide whether the caller may touch the person's record, and on what basis."""
+def tenant_rule(
+    role: Role,
+    organization_id: str | None,
+    organization_code: str | None,
+    place: Place | None,
+    region_codes: Iterable[str],
+) -> Tenant | None:
+    """The tenant a caller acts in, or None when their organisation has no province."""
+    if organization_id is None:
+        return REGION if role in TENANT_PLATFORM_ROLES else None
+    if role is Role.admin or (organization_code and organization_code in set(region_codes)):
+        return REGION
+    if place is None or place.province_region_id is None:
+        return None
+    return Tenant(place.province_region_id, place.province)
+
+
+def tenant_refusal(request: AccessRequest) -> str | None:
+    """Why the caller's tenant does not cover the record's, or None (also without tenant facts)."""
+    owner = request.resource_tenant
+    if owner is None:
+        return None
+    caller = request.caller_tenant
+    if caller is None:
+        return BASIS_TENANT_NO_PROVINCE
+    if caller.covers(owner.province_region_id):
+        return None
+    pending = request.pending_tenant
+    # Only reads: the receiving province writes once the transfer is acknowledged.
+    pending_covered = pending is not None and caller.covers(pending.province_region_id)
+    if pending_covered and request.action == "read":
+        return None
+    return (
+        f"tenant: {caller.province} does not cover {owner.province or 'a record of no province'}; "
+        "a record moves to another province's tenant only by an acknowledged transfer"
+    )
+
+
+def decide(request: AccessRequest, facts: PersonFacts | None, now: datetime) -> AccessDecision:
+    """Decide whether the caller may touch the record, and on what basis.
+
+    The tenant rule and the domain's own refusal come first; then, for a record about a
+    person (``facts``), the person-level rules. A record about no one (``facts`` None)
+    needs only the first two.
+    """
+    refusal = tenant_refusal(request) or request.domain_refusal
+    if refusal:
+        return AccessDecision(False, refusal)
+    if facts is None:
+        tenant = request.caller_tenant if request.resource_tenant else None
+        return AccessDecision(True, f"tenant: {tenant.province}" if tenant else BASIS_NO_PERSON)
     org = request.organization_id
     if org is not None:
         for kind in CARE_KINDS:

@@ -1,4 +1,4 @@
-"""Accounts, API clients, sign-in, care relationships and consents.
+"""Accounts, API clients, sign-in, care relationships, consents and organisations' provinces.
 
 Services flush, never commit: the request or command owns the transaction.
 """
@@ -29,6 +29,7 @@ from yilian.kit.errors import (
     YilianError,
 )
 from yilian.patients import service as patients
+from yilian.registry.models import Organization
 from yilian.security import access, passwords, repository, rules
 from yilian.security.models import (
     ApiClient,
@@ -736,3 +737,23 @@ def require_consent_manager(session: Session, principal: Principal, *, person_id
 def list_consents(session: Session, *, person_id: str) -> list[Consent]:
     """Every consent of a person, active and withdrawn, oldest first."""
     return list(repository.consents(session, person_id=person_id))
+
+
+# Province tenants (省级租户): the caller's is ``access.tenant_of`` (the decision needs it);
+# these give any organisation's province and city, e.g. for a record's owner.
+
+
+def places_of(session: Session, organizations: Iterable[Organization]) -> dict[str, rules.Place]:
+    """Province and city of each organisation, from its region ancestry (one query)."""
+    return repository.places_of(session, organizations)
+
+
+def place_of(session: Session, organization: Organization) -> rules.Place:
+    """Province and city of one organisation."""
+    return repository.places_of(session, [organization])[organization.id]
+
+
+def places_by_ids(session: Session, organization_ids: Iterable[str]) -> dict[str, rules.Place]:
+    """Province and city of each existing organisation among ``organization_ids``."""
+    orgs = repository.organizations_by_ids(session, organization_ids)
+    return repository.places_of(session, orgs.values())

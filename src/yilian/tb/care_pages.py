@@ -9,10 +9,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from yilian.deps import DbSession
 from yilian.kit.errors import YilianError
+from yilian.security import access
 from yilian.security.principal import Role
 from yilian.tb import care_rules as rules
 from yilian.tb import care_service as service
-from yilian.tb import tenancy
 from yilian.web.i18n import add_messages
 from yilian.web.nav import NavItem, register
 from yilian.web.pages import _signed_in, _to_login
@@ -104,7 +104,7 @@ def worklist_page(request: Request, session: DbSession) -> Response:
         "tb/care_worklist.html",
         principal,
         lines=lines,
-        tenant=tenancy.require_tenant(session, principal),
+        tenant=access.require_tenant(session, principal),
         # A pending transfer of a case the caller manages is going out; any other, coming in.
         incoming=[t for t in transfers if t["transfer"].case_id not in mine],
         outgoing=[t for t in transfers if t["transfer"].case_id in mine],

@@ -1,8 +1,9 @@
 """TB patient management: case registry, observed doses, visits, reminders, transfers, outcomes.
 
 Services take a Session and never commit. Every read and write of a case passes
-:func:`authorize_case`: the province tenant (``yilian.tb.tenancy``), who records for the
-case, then the one person-level access decision (``yilian.security.access``), audited.
+:func:`authorize_case`: the one access decision (``yilian.security.access``, through
+``yilian.tb.tenancy``) weighs the province tenant, who records for the case, then the
+person-level rules, and audits it.
 Writes are allowed to the case's managing organisation and its province's CDC; another
 organisation — another province's in particular — gets the case only through an
 acknowledged transfer, after which the case belongs to the receiving province's tenant
@@ -29,8 +30,10 @@ from yilian.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from yilian.patients import service as patients
 from yilian.registry import service as registry
 from yilian.registry.models import Organization
+from yilian.security import access
 from yilian.security import service as security
 from yilian.security.principal import Principal, Role
+from yilian.security.rules import Place
 from yilian.tb import care_repository as repo
 from yilian.tb import care_rules as rules
 from yilian.tb import tenancy
@@ -92,7 +95,7 @@ def _pending_province(session: Session, case: TbCase) -> str | None:
     pending = repo.pending_transfer(session, case.id)
     if pending is None:
         return None
-    place = tenancy.places_by_ids(session, [pending.to_organization_id]).get(
+    place = security.places_by_ids(session, [pending.to_organization_id]).get(
         pending.to_organization_id
     )
     return place.province_region_id if place else None
@@ -190,8 +193,8 @@ def create_case(
     if data.intensive_days > data.total_days:
         raise Unprocessable("intensive_days exceeds total_days", field="intensive_days")
     org = _org(session, data.organization_id, "organization_id")
-    place = tenancy.place_of(session, org)
-    if principal is not None and not tenancy.require_tenant(session, principal).covers(
+    place = security.place_of(session, org)
+    if principal is not None and not access.require_tenant(session, principal).covers(
         place.province_region_id
     ):
         raise Forbidden(
@@ -266,7 +269,7 @@ def worklist_scope(session: Session, principal: Principal) -> dict[str, Any]:
     """Which cases a principal's worklist shows: its organisation's, or its tenant's (CDC)."""
     if principal.role not in (Role.admin, Role.system, Role.cdc, Role.doctor, Role.specialist):
         raise Forbidden("the TB worklist is for CDC and care teams")
-    tenant = tenancy.require_tenant(session, principal)
+    tenant = access.require_tenant(session, principal)
     if principal.role in (Role.doctor, Role.specialist, Role.system) and principal.organization_id:
         return {"organization_ids": [principal.organization_id]}
     return {} if tenant.region_wide else {"province_region_id": tenant.province_region_id}
@@ -356,7 +359,7 @@ def case_detail(session: Session, principal: Principal, case_id: str) -> dict[st
         | {t.to_organization_id for t in transfers}
     )
     found = registry.organizations_by_ids(session, org_ids)
-    places = tenancy.places_of(session, found.values())
+    places = security.places_of(session, found.values())
     return {
         **line,
         "doses": doses,
@@ -490,7 +493,7 @@ def _reminder_scope(session: Session, principal: Principal) -> list[str] | None:
     """The organisations whose reminders a caller handles (None: the whole region)."""
     if principal.role not in (Role.admin, Role.system, Role.cdc, Role.doctor, Role.specialist):
         raise Forbidden("reminders are for care teams, CDC and gateways")
-    tenant = tenancy.require_tenant(session, principal)
+    tenant = access.require_tenant(session, principal)
     if principal.role in (Role.doctor, Role.specialist, Role.system) and principal.organization_id:
         return [principal.organization_id]
     if tenant.region_wide:
@@ -500,7 +503,7 @@ def _reminder_scope(session: Session, principal: Principal) -> list[str] | None:
 
 def sweep_for(session: Session, principal: Principal) -> int:
     """Sweep the caller's tenant (a province's CDC its province; the platform all)."""
-    tenant = tenancy.require_tenant(session, principal)
+    tenant = access.require_tenant(session, principal)
     return sweep_visit_reminders(
         session, province_region_id=None if tenant.region_wide else tenant.province_region_id
     )
@@ -661,7 +664,7 @@ def request_transfer(
         raise Unprocessable("the case is already managed there", field="to_organization_id")
     if repo.pending_transfer(session, case.id) is not None:
         raise Conflict("the case already has a pending transfer")
-    to_place = tenancy.place_of(session, to)
+    to_place = security.place_of(session, to)
     row = TbTransfer(
         case_id=case.id,
         from_organization_id=case.organization_id,
@@ -689,7 +692,7 @@ def request_transfer(
 
 def _receiving_side(session: Session, principal: Principal, row: TbTransfer, case: TbCase) -> None:
     """The receiving organisation (or its province's CDC) answers a transfer; audited."""
-    to_place = tenancy.places_by_ids(session, [row.to_organization_id]).get(row.to_organization_id)
+    to_place = security.places_by_ids(session, [row.to_organization_id]).get(row.to_organization_id)
     problem = tenancy.case_writer_problem(
         principal.role, principal.organization_id, row.to_organization_id
     )
@@ -722,7 +725,7 @@ def acknowledge_transfer(session: Session, principal: Principal, transfer_id: st
     if row.status != "pending":
         raise Conflict(f"the transfer is already {row.status}")
     to = registry.get_organization(session, row.to_organization_id)
-    place = tenancy.place_of(session, to)
+    place = security.place_of(session, to)
     row.status = "accepted"
     row.acknowledged_at = utcnow()
     row.acknowledged_by = principal.subject
@@ -769,7 +772,7 @@ def acknowledge_transfer(session: Session, principal: Principal, transfer_id: st
 def cancel_transfer(session: Session, principal: Principal, transfer_id: str) -> TbTransfer:
     """Withdraw (sending side) or decline (receiving side) a pending transfer."""
     row, case = _transfer(session, transfer_id)
-    tenant = tenancy.tenant_of(session, principal)
+    tenant = access.tenant_of(session, principal)
     sending = (
         tenant is not None
         and tenant.covers(case.province_region_id)
@@ -804,7 +807,7 @@ def list_transfers(
     session: Session, principal: Principal, *, status: str | None
 ) -> list[TbTransfer]:
     """Transfers in and out of the caller's organisation (a CDC: its province's)."""
-    tenant = tenancy.require_tenant(session, principal)
+    tenant = access.require_tenant(session, principal)
     if principal.role in (Role.doctor, Role.specialist, Role.system) and principal.organization_id:
         orgs: list[str] | None = [principal.organization_id]
     elif principal.role in (Role.cdc, Role.admin, Role.system):
@@ -905,13 +908,13 @@ def indicators(
         c.id: rules.custody(first_org.get(c.id, c.organization_id), handovers[c.id]) for c in cases
     }
     org_ids = {p.organization_id for ps in periods.values() for p in ps}
-    places = tenancy.places_by_ids(session, org_ids)
+    places = security.places_by_ids(session, org_ids)
     case_of = {c.id: c for c in cases}
 
     def key(org_id: str, c: TbCase, month: str) -> str:
         if by == "month":
             return month
-        place = places.get(org_id) or tenancy.Place(c.province_region_id, c.province, c.city)
+        place = places.get(org_id) or Place(c.province_region_id, c.province, c.city)
         return place.province if by == "province" else place.city
 
     acc: dict[str, dict[str, Any]] = defaultdict(_new_row)

@@ -44,8 +44,8 @@ class TbSettings(BaseSettings):
     )
     mask_file: Path | None = None
     mask_ranges: list[str] = Field(default_factory=list)
-    # Organisation codes that act for the whole region (区域协同防控中心), not one province.
-    region_organizations: list[str] = Field(default_factory=list)
+    # The region's coordination centres are a core setting now: YILIAN_REGION_ORGANIZATIONS
+    # (yilian.config.Settings.region_organizations; the old YILIAN_TB_ name is still read).
     # Where the demo imports the WHO catalogue from when none is imported yet (a path the
     # user gives; the product ships no WHO data).
     catalogue_dir: Path | None = None

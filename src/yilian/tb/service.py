@@ -24,6 +24,7 @@ from yilian.registry import service as registry
 from yilian.registry.models import Organization, Region
 from yilian.registry.rules import OrganizationType, RegionLevel
 from yilian.registry.schemas import OrganizationFilter
+from yilian.security import access
 from yilian.security.principal import Principal, Role
 from yilian.tb import clusters, mask, predict, tenancy, vcf
 from yilian.tb import repository as repo
@@ -220,7 +221,7 @@ def _place(session: Session, principal: Principal, data: SampleCreate) -> Place:
         )
     if principal.role is Role.doctor and org_id != principal.organization_id:
         raise Forbidden("a doctor files samples for their own organization only")
-    tenant = tenancy.require_tenant(session, principal)
+    tenant = access.require_tenant(session, principal)
     try:
         org = registry.get_organization(session, org_id)
     except NotFound as exc:
@@ -456,7 +457,7 @@ def list_samples(
     """The tenant's samples (a doctor: their organisation's), newest first; audited."""
     if principal.role not in READ_ALL_ROLES and principal.role is not Role.doctor:
         raise Forbidden("listing sequenced samples needs the role cdc, specialist, doctor or admin")
-    tenant = tenancy.require_tenant(session, principal)
+    tenant = access.require_tenant(session, principal)
     rows = repo.list_samples(
         session,
         organization_id=principal.organization_id if principal.role is Role.doctor else None,
@@ -579,7 +580,7 @@ def cluster_view(
     """
     if principal.role not in CLUSTER_ROLES:
         raise Forbidden("the cluster view needs the role cdc, specialist or admin")
-    tenant = tenancy.require_tenant(session, principal)
+    tenant = access.require_tenant(session, principal)
     settings = get_tb_settings()
     widest = max(settings.cluster_snps, settings.recent_snps)
     threshold = settings.cluster_snps if threshold is None else threshold
