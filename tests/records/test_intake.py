@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from tests.records.conftest import entry, observation, transaction, visit_bundle
+from tests.records.conftest import (
+    entry,
+    new_idcard,
+    observation,
+    patient,
+    transaction,
+    visit_bundle,
+)
 from yilian.audit.models import AuditEntry
-from yilian.db import make_sessionmaker
+from yilian.db import make_engine, make_sessionmaker, session_scope
+from yilian.migrate import upgrade
+from yilian.patients import service as patients
 from yilian.records import intake, projectors
 from yilian.records import service as records
 from yilian.records.models import FhirResource
 from yilian.records.projectors import StoredResource
+from yilian.registry import service as registry_service
 from yilian.registry.models import Organization
 from yilian.security.principal import Principal, Role
+from yilian.synth.demo import generate_demo, iter_demo_bundles
+from yilian.synth.load import read_registry
 
 
 def _system(org: Organization) -> Principal:
@@ -185,3 +198,98 @@ def test_errors_cross_process_boundaries_with_their_detail() -> None:
         assert again.detail
     else:
         pytest.fail("an Observation without status and code is not valid FHIR")
+
+
+def test_conditional_creates_and_re_sends_across_bundles_find_the_first(
+    engine: Engine, session: Session, org: Organization
+) -> None:
+    """The same identifier in two bundles of one import: the second sees the first."""
+    urn = "urn:uuid:7d9f2c1e-0000-4000-8000-000000000001"  # the same fullUrl in both
+    pat = patient(id_number=new_idcard())
+    first = transaction(entry(pat, urn), entry(observation(urn, ident="lab-1")))
+    again = transaction(entry(pat, urn), entry(observation(urn, ident="lab-1", value=140)))
+    for b in (first, again):
+        for e in b["entry"]:
+            ident = e["resource"]["identifier"][0]
+            e["request"]["ifNoneExist"] = f"identifier={ident['system']}|{ident['value']}"
+    other = visit_bundle()
+    results = list(
+        intake.import_bundles(
+            make_sessionmaker(engine),
+            [intake.Item(_system(org), b) for b in (first, other, again)],
+            workers=0,
+        )
+    )
+    assert all(r.ok for r in results)
+    replies = [r.reply for r in results]
+    assert replies[2] is not None and replies[0] is not None
+    # The conditional creates of the third bundle found the first bundle's resources.
+    assert [e["response"]["status"] for e in replies[2]["entry"]] == ["200 OK", "200 OK"]
+    assert [e["fullUrl"] for e in replies[2]["entry"]] == [
+        e["fullUrl"] for e in replies[0]["entry"]
+    ]
+    assert _count(session) == 2 + 4
+
+
+def test_a_bulk_import_of_a_synthetic_region_matches_one_request_per_bundle(
+    engine: Engine, session: Session, tmp_path: Path
+) -> None:
+    """Same store, same persons: the bulk path against the per-request path on SQLite."""
+    out = tmp_path / "region"
+    generate_demo(out, residents=150, days=4, seed=11, workers=1)
+    registry = read_registry(out)
+    raw = [(p.name.split(".")[0], data) for p, data in iter_demo_bundles(out)]
+
+    def system(code: str, org_id: str) -> Principal:
+        return Principal(
+            subject=f"his-{code}",
+            name=code,
+            role=Role.system,
+            organization_id=org_id,
+            kind="client",
+        )
+
+    def snapshot(factory: sessionmaker[Session]) -> tuple[dict[str, int], set[frozenset[str]]]:
+        with factory() as s:
+            codes = dict(s.execute(select(Organization.id, Organization.code)).tuples().all())
+            stmt = select(FhirResource.resource_type, func.count()).group_by(
+                FhirResource.resource_type
+            )
+            counts = dict(s.execute(stmt).tuples().all())
+            rows = s.execute(
+                select(
+                    FhirResource.id, FhirResource.source_org_id, FhirResource.identifier_key
+                ).where(FhirResource.resource_type == "Patient")
+            ).all()
+            person_of = patients.persons_of_records(s, [r.id for r in rows])
+            by_person: dict[str, set[str]] = {}
+            for r in rows:
+                by_person.setdefault(person_of[r.id], set()).add(
+                    f"{codes[r.source_org_id]}:{r.identifier_key}"
+                )
+            return counts, {frozenset(v) for v in by_person.values()}
+
+    # Reference: one transaction per bundle, on a SQLite file of its own.
+    ref_url = f"sqlite:///{tmp_path / 'reference.db'}"
+    upgrade(ref_url)
+    ref_engine = make_engine(ref_url)
+    ref = make_sessionmaker(ref_engine)
+    with session_scope(ref) as s:
+        ref_orgs = registry_service.load_registry(s, **registry).organization_ids
+    for code, data in raw:
+        with session_scope(ref) as s:
+            records.ingest_bundle(s, system(code, ref_orgs[code]), json.loads(data))
+
+    factory = make_sessionmaker(engine)
+    with session_scope(factory) as s:
+        orgs = registry_service.load_registry(s, **registry).organization_ids
+    items = [intake.Item(system(code, orgs[code]), data, code) for code, data in raw]
+    results = list(intake.import_bundles(factory, items, workers=1, group_resources=300))
+    assert all(r.ok for r in results), [r.error.message for r in results if r.error]
+
+    bulk_counts, bulk_persons = snapshot(factory)
+    ref_counts, ref_persons = snapshot(ref)
+    ref_engine.dispose()
+    assert sum(bulk_counts.values()) == sum(r.resources for r in results) > 100
+    assert bulk_counts == ref_counts
+    assert bulk_persons == ref_persons

@@ -7,9 +7,12 @@ nightly extract, the demo region — comes through here instead:
 
 - worker processes parse and validate bundles (:func:`records.service.parse_bundle`,
   which needs no database) ahead of the writer, in input order;
-- one writer stores a group of bundles in one transaction, each bundle in its own
-  savepoint: a bundle is still all or nothing, and a refused one leaves the rest of
-  its group alone; the group pays one commit and one audit-chain append;
+- one writer stores a group of bundles in one transaction and one commit, one
+  audit-chain append. Within it, runs of bundles that claim different resources are
+  written together in one savepoint (:func:`records.service.write_bundles`: one set
+  of lookups, inserts and projector calls for the run); if the run is refused, its
+  bundles are written again one per savepoint, so a bundle is still all or nothing
+  and a refused one leaves the rest alone;
 - if the group's commit itself fails, its bundles are written again one per
   transaction, so one bad bundle cannot take the others with it.
 
@@ -37,7 +40,7 @@ from yilian.audit import service as audit
 from yilian.db import session_scope
 from yilian.kit.errors import BadRequest, YilianError
 from yilian.records import service as records
-from yilian.records.service import ParsedBundle
+from yilian.records.service import Claims, ParsedBundle
 from yilian.security.principal import Principal
 
 log = logging.getLogger("yilian.records.intake")
@@ -155,29 +158,74 @@ def _parsed(
             yield from drain()
 
 
+def _together(group: list[tuple[Item, ParsedBundle]]) -> list[list[tuple[Item, ParsedBundle]]]:
+    """The group cut into runs of bundles that can be written in one go.
+
+    A run ends before a bundle that claims a resource an earlier bundle of the run
+    claims (the same resource sent twice: the second must see the first); batches and
+    conditional creates stand alone.
+    """
+    runs: list[list[tuple[Item, ParsedBundle]]] = []
+    claimed = Claims()
+    for item, parsed in group:
+        claims = parsed.claims()
+        if claims is None:
+            runs.append([(item, parsed)])
+            claimed = Claims()
+            runs.append([])
+            continue
+        if not runs or claims.meets(claimed):
+            runs.append([])
+            claimed = Claims()
+        runs[-1].append((item, parsed))
+        claimed.add(claims)
+    return [run for run in runs if run]
+
+
+def _write_one(session: Session, item: Item, parsed: ParsedBundle) -> ItemResult:
+    """One bundle in its own savepoint."""
+    mark = audit.mark(session)
+    try:
+        with session.begin_nested():
+            reply = records.write_bundle(session, item.principal, parsed)
+    except YilianError as exc:
+        audit.forget_since(session, mark)  # the bundle's writes are undone
+        return ItemResult(item.label, parsed.size, error=exc)
+    return ItemResult(item.label, parsed.size, reply=reply)
+
+
+def _write_run(session: Session, run: list[tuple[Item, ParsedBundle]]) -> list[ItemResult]:
+    """A run of bundles in one write; if any is refused, each again in its own savepoint."""
+    if len(run) == 1:
+        return [_write_one(session, *run[0])]
+    mark = audit.mark(session)
+    try:
+        with session.begin_nested():
+            replies = records.write_bundles(session, [(i.principal, p) for i, p in run])
+    except YilianError:
+        audit.forget_since(session, mark)
+        return [_write_one(session, item, parsed) for item, parsed in run]
+    return [
+        ItemResult(item.label, parsed.size, reply=reply)
+        for (item, parsed), reply in zip(run, replies, strict=True)
+    ]
+
+
 def _write_group(
     factory: sessionmaker[Session], group: list[tuple[Item, ParsedBundle]]
 ) -> list[ItemResult]:
-    """Write the group in one transaction, one savepoint per bundle."""
+    """Write the group in one transaction: runs of bundles together, each all or nothing."""
     results: list[ItemResult] = []
     try:
         with session_scope(factory) as session:
-            for item, parsed in group:
-                mark = audit.mark(session)
-                try:
-                    with session.begin_nested():
-                        reply = records.write_bundle(session, item.principal, parsed)
-                except YilianError as exc:
-                    audit.forget_since(session, mark)  # the bundle's writes are undone
-                    results.append(ItemResult(item.label, parsed.size, error=exc))
-                else:
-                    results.append(ItemResult(item.label, parsed.size, reply=reply))
+            for run in _together(group):
+                results.extend(_write_run(session, run))
         return results
     except Exception:
         if len(group) > 1:
             # Write them again one per transaction, so the failure stays with its bundle.
-            # The attempt rewrote the entries' references to ids it had assigned: each
-            # bundle is parsed again from what was sent.
+            # The attempt may have left assigned ids in the entries: each bundle is parsed
+            # again from what was sent.
             again: list[ItemResult] = []
             for item, _parsed_once in group:
                 reparsed = _parse(item.bundle, records.writer_org(item.principal))

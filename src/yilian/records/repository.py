@@ -96,27 +96,30 @@ def current_by_ids(
 
 
 def current_by_business_ids(
-    session: Session, source_org_id: str | None, keys: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], Current]:
-    """(type, identifier key) → the resource from this source holding it."""
+    session: Session, keys: Iterable[tuple[str | None, str, str]]
+) -> dict[tuple[str | None, str, str], Current]:
+    """(source, type, identifier key) → the resource from that source holding it."""
     wanted = set(keys)
-    found: dict[tuple[str, str], Current] = {}
-    if not wanted:
-        return found
+    found: dict[tuple[str | None, str, str], Current] = {}
+    by_source: dict[str, set[tuple[str, str]]] = {}
+    for src, rtype, key in wanted:
+        by_source.setdefault(src or "", set()).add((rtype, key))
     # Written as the unique index's expression with a literal '' (a bound '' does not match
-    # it on SQLite) and two plain INs (a row-value IN makes SQLite scan the whole table).
+    # it on SQLite) and plain INs (a row-value IN makes SQLite scan the whole table). One
+    # source per statement: SQLite probes the index for every combination of the IN lists.
     source = func.coalesce(FhirResource.source_org_id, literal_column("''"))
-    types = sorted({t for t, _k in wanted})
-    for part in _chunks(sorted({k for _t, k in wanted})):
-        stmt = select(*_CURRENT_COLUMNS).where(
-            FhirResource.resource_type.in_(types),
-            source == (source_org_id or ""),
-            FhirResource.identifier_key.in_(part),
-        )
-        for row in session.execute(stmt):
-            key = (row.resource_type, row.identifier_key)
-            if key in wanted:
-                found[key] = Current(*row)
+    for src, pairs in sorted(by_source.items()):
+        types = sorted({t for t, _k in pairs})
+        for part in _chunks(sorted({k for _t, k in pairs})):
+            stmt = select(*_CURRENT_COLUMNS).where(
+                FhirResource.resource_type.in_(types),
+                source == src,
+                FhirResource.identifier_key.in_(part),
+            )
+            for row in session.execute(stmt):
+                held = (row.source_org_id, row.resource_type, row.identifier_key)
+                if held in wanted:
+                    found[held] = Current(*row)
     return found
 
 

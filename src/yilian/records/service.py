@@ -84,6 +84,11 @@ class _Entry:
     put_id: str | None = None
     identifier_key: str | None = None
     warnings: list[dict[str, str]] = field(default_factory=list)
+    source: str | None = None  # the sending organisation
+    # Set when written: the sender, and which bundle of a write (several bundles of a
+    # bulk import can be written together) the entry belongs to.
+    principal: Principal | None = None
+    bundle: int = 0
     # Decided per attempt:
     id: str = ""
     existing: Current | None = None
@@ -292,6 +297,7 @@ def _entry_from_bundle(raw: Any, i: int, source_org_id: str | None) -> _Entry:
 
 def _check_entry(entry: _Entry, source_org_id: str | None) -> None:
     """Checks that need no database: the Patient's identifiers (身份证号 check digit)."""
+    entry.source = source_org_id
     if entry.resource_type == "Patient":
         try:
             patients.patient_identifiers(entry.resource, source_org_id)
@@ -349,15 +355,13 @@ def _conditional_matches(session: Session, entries: list[_Entry]) -> dict[int, C
     return found
 
 
-def _assign(
-    session: Session, entries: list[_Entry], principal: Principal, source: str | None
-) -> None:
+def _assign(session: Session, entries: list[_Entry]) -> None:
     """Decide each entry's id: conditional match, PUT id, same business identifier, or new."""
-    seen_keys: dict[tuple[str, str], str] = {}
-    seen_ids: dict[tuple[str, str], str] = {}
+    seen_keys: dict[tuple[int, str, str], str] = {}
+    seen_ids: dict[tuple[int, str, str], str] = {}
     for e in entries:
         if e.identifier_key:
-            key = (e.resource_type, e.identifier_key)
+            key = (e.bundle, e.resource_type, e.identifier_key)
             if key in seen_keys and not e.if_none_exist:
                 raise BadRequest(
                     f"two entries carry the same identifier ({seen_keys[key]} and this one)",
@@ -365,21 +369,24 @@ def _assign(
                 )
             seen_keys[key] = e.where
         if e.put_id:
-            pk = (e.resource_type, e.put_id)
+            pk = (e.bundle, e.resource_type, e.put_id)
             if pk in seen_ids:
                 raise BadRequest(f"{e.resource_type}/{e.put_id} is written twice", field=e.where)
             seen_ids[pk] = e.where
     matches = _conditional_matches(session, entries)
     by_id = repo.current_by_ids(session, [(e.resource_type, e.put_id) for e in entries if e.put_id])
     by_key = repo.current_by_business_ids(
-        session, source, [(e.resource_type, e.identifier_key) for e in entries if e.identifier_key]
+        session,
+        [(e.source, e.resource_type, e.identifier_key) for e in entries if e.identifier_key],
     )
     for n, e in enumerate(entries):
         e.existing, e.matched, e.unchanged = None, False, False
         if n in matches:
             e.existing, e.matched, e.id = matches[n], True, matches[n].id
             continue
-        held = by_key.get((e.resource_type, e.identifier_key)) if e.identifier_key else None
+        held = (
+            by_key.get((e.source, e.resource_type, e.identifier_key)) if e.identifier_key else None
+        )
         if e.put_id:
             if held is not None and held.id != e.put_id:
                 raise Conflict(
@@ -394,8 +401,8 @@ def _assign(
             e.id = new_id()
         if (
             e.existing is not None
-            and e.existing.source_org_id != source
-            and principal.role is not Role.admin
+            and e.existing.source_org_id != e.source
+            and (e.principal is None or e.principal.role is not Role.admin)
         ):
             raise Forbidden(
                 f"{e.resource_type}/{e.id} was sent by another organization; "
@@ -404,23 +411,22 @@ def _assign(
             )
 
 
-def _rewrite_references(entries: list[_Entry]) -> list[tuple[dict[str, Any], str]]:
-    """Point bundle-internal references at the stored ids; the (ref, old value) pairs changed."""
-    url_map: dict[str, str] = {}
+def _rewrite_references(entries: list[_Entry], changed: list[tuple[dict[str, Any], str]]) -> None:
+    """Point bundle-internal references at the stored ids; note each (ref, old value) changed."""
+    url_map: dict[tuple[int, str], str] = {}
     for e in entries:
         target = f"{e.resource_type}/{e.id}"
         if e.full_url:
-            url_map[e.full_url] = target
+            url_map[(e.bundle, e.full_url)] = target
             m = _ABSOLUTE_REF.match(e.full_url)
             if m and m.group(1) == e.resource_type:
-                url_map[f"{m.group(1)}/{m.group(2)}"] = target
-    changed: list[tuple[dict[str, Any], str]] = []
+                url_map[(e.bundle, f"{m.group(1)}/{m.group(2)}")] = target
     for e in entries:
         if e.matched:
             continue
         for path, ref in indexing.references(e.resource, e.where):
             value = ref["reference"]
-            new = url_map.get(value)
+            new = url_map.get((e.bundle, value))
             if new is not None:
                 if new != value:
                     changed.append((ref, value))
@@ -430,12 +436,9 @@ def _rewrite_references(entries: list[_Entry]) -> list[tuple[dict[str, Any], str
                     f"dangling reference {value}: no entry of this bundle has that fullUrl",
                     field=f"{path}.reference",
                 )
-    return changed
 
 
-def _link_persons(
-    session: Session, entries: list[_Entry], principal: Principal, source: str | None
-) -> None:
+def _link_persons(session: Session, entries: list[_Entry]) -> None:
     """Set each entry's patient and person: Patients through the MPI, others by reference."""
     in_bundle: dict[str, _Entry] = {}
     for e in entries:
@@ -450,7 +453,7 @@ def _link_persons(
             e.person_id = patients.resolve_patient(
                 session,
                 _stored_body(e.resource, e.id),
-                source,
+                e.source,
                 load_candidates=patient_records,
                 new_resource=e.existing is None,
             )
@@ -507,24 +510,22 @@ def sources_of(session: Session, resources: Sequence[dict[str, Any]]) -> dict[st
     return {f"{t}/{i}": org for t, i, org in repo.source_orgs(session, keys)}
 
 
-def _write(
-    session: Session, entries: list[_Entry], principal: Principal, source: str | None
-) -> list[Outcome]:
+def _write(session: Session, entries: list[_Entry]) -> list[Outcome]:
     """One attempt at storing the entries (inside a savepoint)."""
     repo.take_write_lock(session)
-    _assign(session, entries, principal, source)
-    changed = _rewrite_references(entries)
+    changed: list[tuple[dict[str, Any], str]] = []
     try:
-        return _store(session, entries, principal, source)
+        _assign(session, entries)
+        _rewrite_references(entries, changed)
+        return _store(session, entries)
     except BaseException:
-        for ref, old in changed:  # a retry starts from the resources as they were sent
+        # A retry, or the bundles written again one by one, start from them as sent.
+        for ref, old in reversed(changed):
             ref["reference"] = old
         raise
 
 
-def _store(
-    session: Session, entries: list[_Entry], principal: Principal, source: str | None
-) -> list[Outcome]:
+def _store(session: Session, entries: list[_Entry]) -> list[Outcome]:
     now = utcnow()
     stored_rows = {
         (r.resource_type, r.id): r
@@ -538,7 +539,7 @@ def _store(
             e.unchanged = row is not None and protection.reveal(
                 row.resource_type, row.resource
             ) == _stored_body(e.resource, e.id)
-    _link_persons(session, entries, principal, source)
+    _link_persons(session, entries)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     tokens: list[dict[str, Any]] = []
@@ -574,7 +575,12 @@ def _store(
         }
         if e.existing is None:
             inserts.append(
-                {"resource_type": e.resource_type, "id": e.id, "source_org_id": source, **values}
+                {
+                    "resource_type": e.resource_type,
+                    "id": e.id,
+                    "source_org_id": e.source,
+                    **values,
+                }
             )
         else:
             updates.append(
@@ -627,7 +633,7 @@ def _store(
                     version_id=e.version_id,
                     last_updated=now,
                     person_id=e.person_id,
-                    source_org_id=e.existing.source_org_id if e.existing else source,
+                    source_org_id=e.existing.source_org_id if e.existing else e.source,
                     resource=body,
                     created=e.existing is None,
                     patient_id=e.patient_id,
@@ -639,47 +645,76 @@ def _store(
 
 
 def _after_write(
-    session: Session,
-    entries: list[_Entry],
-    outcomes: list[Outcome],
-    principal: Principal,
-    source: str | None,
+    session: Session, entries: list[_Entry], outcomes: list[Outcome], bundles: int
 ) -> None:
-    """Care relationships and the audit trail of a successful write (once, not per attempt)."""
-    per_person: dict[str, dict[str, int]] = defaultdict(lambda: {"created": 0, "updated": 0})
-    treating: set[str] = set()
+    """Care relationships and the audit trail of a successful write (once, not per attempt).
+
+    One audit entry per person per bundle, as its sender; care relationships granted
+    once per sending organisation.
+    """
+    per_person: list[dict[str, dict[str, int]]] = [
+        defaultdict(lambda: {"created": 0, "updated": 0}) for _ in range(bundles)
+    ]
+    first: list[_Entry | None] = [None] * bundles
+    sizes = [0] * bundles
+    treating: dict[str, set[str]] = defaultdict(set)
+    granted_by: dict[str, Principal] = {}
     for e, out in zip(entries, outcomes, strict=True):
+        sizes[e.bundle] += 1
+        first[e.bundle] = first[e.bundle] or e
         if e.person_id is None or e.matched or e.unchanged:
             continue
-        per_person[e.person_id]["created" if out.created else "updated"] += 1
-        if e.resource_type in indexing.TREATING_TYPES:
-            treating.add(e.person_id)
-    if source is not None:
+        per_person[e.bundle][e.person_id]["created" if out.created else "updated"] += 1
+        if e.resource_type in indexing.TREATING_TYPES and e.source is not None:
+            treating[e.source].add(e.person_id)
+            granted_by.setdefault(e.source, e.principal)  # type: ignore[arg-type]
+    for source, persons in treating.items():
         security.grant_relationships(
             session,
-            person_ids=treating,
+            person_ids=persons,
             organization_id=source,
             kind=TREATING,
             source=RELATIONSHIP_SOURCE,
-            principal=principal,
+            principal=granted_by[source],
         )
-    for person_id, counts in sorted(per_person.items()):
-        audit.record(
-            session,
-            principal,
-            action="write",
-            resource_type="Bundle" if len(entries) > 1 else entries[0].resource_type,
-            person_id=person_id,
-            outcome="success",
-            detail=counts,
-        )
+    for k in range(bundles):
+        head = first[k]
+        for person_id, counts in sorted(per_person[k].items()):
+            audit.record(
+                session,
+                head.principal if head else None,
+                action="write",
+                resource_type=head.resource_type if head and sizes[k] == 1 else "Bundle",
+                person_id=person_id,
+                outcome="success",
+                detail=counts,
+            )
 
 
-def _ingest(
-    session: Session, entries: list[_Entry], principal: Principal, source: str | None
-) -> list[Outcome]:
-    outcomes = _retrying(session, lambda: _write(session, entries, principal, source))
-    _after_write(session, entries, outcomes, principal, source)
+def _ingest_many(
+    session: Session, bundles: Sequence[tuple[Principal, list[_Entry]]]
+) -> list[list[Outcome]]:
+    """Store the entries of several bundles in one write; their outcomes, bundle by bundle.
+
+    Each bundle keeps its own references (urn:uuid fullUrls) and duplicate checks; the
+    write is all or nothing for all of them (the caller's savepoint).
+    """
+    entries: list[_Entry] = []
+    for k, (principal, group) in enumerate(bundles):
+        source = writer_org(principal)
+        for e in group:
+            e.principal, e.bundle, e.source = principal, k, source
+            entries.append(e)
+    outcomes = _retrying(session, lambda: _write(session, entries))
+    _after_write(session, entries, outcomes, len(bundles))
+    split: list[list[Outcome]] = [[] for _ in bundles]
+    for e, out in zip(entries, outcomes, strict=True):
+        split[e.bundle].append(out)
+    return split
+
+
+def _ingest(session: Session, entries: list[_Entry], principal: Principal) -> list[Outcome]:
+    (outcomes,) = _ingest_many(session, [(principal, entries)])
     return outcomes
 
 
@@ -755,6 +790,55 @@ class ParsedBundle:
     def size(self) -> int:
         return len(self.entries)
 
+    def claims(self) -> Claims | None:
+        """What this bundle writes or looks for that another bundle in the same write must not.
+
+        Two bundles with a claim in common are written one after the other, so that the
+        second sees the first (a re-send updates, a conditional create finds it). None
+        when the bundle cannot share a write: a batch.
+        """
+        if self.kind != "transaction":
+            return None
+        out = Claims()
+        for e in self.entries:
+            if not isinstance(e, _Entry):
+                return None
+            if e.identifier_key:
+                out.exact.add((e.source, e.resource_type, e.identifier_key))
+            if e.put_id:
+                out.exact.add((e.resource_type, e.put_id))
+            if e.if_none_exist:
+                for _name, token in parse_qsl(e.if_none_exist.split("?", 1)[-1]):
+                    system, value = _split_token(token)
+                    if system is None:  # any system: meets every identifier with the value
+                        out.loose.add((e.resource_type, value))
+                    else:
+                        out.exact.add((e.resource_type, system, value))
+            for ident in e.resource.get("identifier") or ():
+                if isinstance(ident, dict) and isinstance(ident.get("value"), str):
+                    out.exact.add((e.resource_type, ident.get("system"), ident["value"]))
+                    out.values.add((e.resource_type, ident["value"]))
+        return out
+
+
+@dataclass
+class Claims:
+    """A bundle's identifiers, business keys, PUT ids and conditional-create searches."""
+
+    exact: set[tuple[str | None, ...]] = field(default_factory=set)
+    values: set[tuple[str, str]] = field(default_factory=set)  # identifiers, any system
+    loose: set[tuple[str, str]] = field(default_factory=set)  # ifNoneExist without a system
+
+    def meets(self, other: Claims) -> bool:
+        return bool(
+            self.exact & other.exact or self.loose & other.values or self.values & other.loose
+        )
+
+    def add(self, other: Claims) -> None:
+        self.exact |= other.exact
+        self.values |= other.values
+        self.loose |= other.loose
+
 
 def parse_bundle(bundle: Any, source: str | None) -> ParsedBundle:
     """Validate a transaction or batch Bundle from ``source`` without touching the database.
@@ -792,10 +876,10 @@ def parse_bundle(bundle: Any, source: str | None) -> ParsedBundle:
 
 def write_bundle(session: Session, principal: Principal, parsed: ParsedBundle) -> dict[str, Any]:
     """Store a parsed bundle in the caller's transaction; return the FHIR reply."""
-    source = writer_org(principal)
+    writer_org(principal)  # refuses a principal that may not write, even for no entries
     if parsed.kind == "transaction":
         entries = [e for e in parsed.entries if isinstance(e, _Entry)]
-        outcomes = _ingest(session, entries, principal, source) if entries else []
+        outcomes = _ingest(session, entries, principal) if entries else []
         return {
             "resourceType": "Bundle",
             "type": "transaction-response",
@@ -808,11 +892,36 @@ def write_bundle(session: Session, principal: Principal, parsed: ParsedBundle) -
             continue
         try:
             with session.begin_nested():
-                (out,) = _ingest(session, [entry], principal, source)
+                (out,) = _ingest(session, [entry], principal)
             results.append(_response_entry(out))
         except YilianError as exc:
             results.append(_error_entry(exc))
     return {"resourceType": "Bundle", "type": "batch-response", "entry": results}
+
+
+def write_bundles(
+    session: Session, bundles: Sequence[tuple[Principal, ParsedBundle]]
+) -> list[dict[str, Any]]:
+    """Store several parsed transaction bundles in one write; their replies, in order.
+
+    All or nothing for the lot (the caller's savepoint): a bulk import writes bundles
+    together and, if the write fails, writes them again one by one with
+    :func:`write_bundle` to find the one at fault.
+    """
+    if any(parsed.kind != "transaction" for _p, parsed in bundles):
+        raise ValueError("only transaction bundles are written together")
+    outcomes = _ingest_many(
+        session,
+        [(p, [e for e in parsed.entries if isinstance(e, _Entry)]) for p, parsed in bundles],
+    )
+    return [
+        {
+            "resourceType": "Bundle",
+            "type": "transaction-response",
+            "entry": [_response_entry(o) for o in outs],
+        }
+        for outs in outcomes
+    ]
 
 
 def ingest_bundle(session: Session, principal: Principal, bundle: Any) -> dict[str, Any]:
@@ -841,7 +950,7 @@ def create(
         if_none_exist=if_none_exist,
     )
     _check_entry(entry, source)
-    (out,) = _ingest(session, [entry], principal, source)
+    (out,) = _ingest(session, [entry], principal)
     return out
 
 
@@ -866,7 +975,7 @@ def update(
         put_id=resource_id,
     )
     _check_entry(entry, source)
-    (out,) = _ingest(session, [entry], principal, source)
+    (out,) = _ingest(session, [entry], principal)
     return out
 
 
