@@ -18,6 +18,7 @@ COMMAND_MODULES = {
     "yilian.audit.commands": "audit",
     "yilian.synth.commands": "synth",
     "yilian.patients.commands": "link",
+    "yilian.records.commands": "fhir",
     "yilian.recognition.commands": "recognition",
     "yilian.familydoctor.commands": "reminders",
     "yilian.surveillance.commands": "surveil",

@@ -2,15 +2,15 @@
 
 A flow across domains (dispatch's ``flows.py`` habit): synth generates the region,
 the registry loads its institutions, security gets one account per role, and every
-generated bundle goes through the FHIR exchange (``records.ingest_bundle``) as the
-institution's own system would send it, one transaction per bundle.
+generated bundle goes through the FHIR exchange (``records.intake``, bulk) as the
+institution's own system would send it, each bundle all or nothing.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,9 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from yilian.db import session_scope
-from yilian.kit.errors import YilianError
 from yilian.models import load_all
-from yilian.records import service as records
+from yilian.records import intake
 from yilian.registry import service as registry
 from yilian.registry.models import Organization
 from yilian.security import repository as security_repo
@@ -116,22 +115,30 @@ def ingest(
     result: DemoResult,
     progress: Progress | None = None,
 ) -> None:
-    """Send every generated bundle through the FHIR exchange; count what it refused and why."""
-    for done, (path, data) in enumerate(iter_demo_bundles(out_dir), start=1):
-        code = path.name.split(".")[0]
-        org_id = organization_ids.get(code)
-        if org_id is None:
-            result.refused["unknown institution"] = result.refused.get("unknown institution", 0) + 1
-            continue
-        bundle = json.loads(data)
-        try:
-            with session_scope(factory) as session:
-                records.ingest_bundle(session, _institution_system(code, org_id), bundle)
-        except YilianError as exc:
-            reason = exc.message.split(":")[0][:80]  # group by kind, not by the offending value
+    """Send every generated bundle through the FHIR exchange's bulk intake (批量导入).
+
+    Each bundle is written as its institution's system, all or nothing, as a request
+    would be; validation runs in worker processes ahead of the writer. Counts what was
+    refused and why.
+    """
+
+    def items() -> Iterator[intake.Item]:
+        for path, data in iter_demo_bundles(out_dir):
+            code = path.name.split(".")[0]
+            org_id = organization_ids.get(code)
+            if org_id is None:
+                result.refused["unknown institution"] = (
+                    result.refused.get("unknown institution", 0) + 1
+                )
+                continue
+            yield intake.Item(_institution_system(code, org_id), data, path.name)
+
+    for done, outcome in enumerate(intake.import_bundles(factory, items()), start=1):
+        if outcome.error is not None:
+            reason = outcome.error.message.split(":")[0][:80]  # by kind, not offending value
             result.refused[reason] = result.refused.get(reason, 0) + 1
         else:
-            result.ingested += len(bundle.get("entry") or [])
+            result.ingested += outcome.resources
         if progress:
             progress("导入 FHIR bundles", done, total)
 
