@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -124,10 +125,12 @@ def _parsed(
             yield item, source if isinstance(source, YilianError) else _parse(item.bundle, source)
         return
     context: BaseContext
-    try:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["yilian.records.service"])
-    except ValueError:  # no forkserver on this platform
+    if sys.platform == "linux":
+        # A forked worker starts at once with the modules the writer already imported
+        # (a fresh interpreter takes seconds to import the FHIR models). It only parses
+        # and validates: it touches no connection, lock or file the writer holds.
+        context = multiprocessing.get_context("fork")
+    else:
         context = multiprocessing.get_context("spawn")
     window: deque[tuple[list[tuple[Item, str | YilianError | None]], Future[Any]]] = deque()
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
