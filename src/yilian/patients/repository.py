@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import Table, func, insert, select
@@ -24,9 +23,17 @@ _PERSONS: Table = Person.__table__  # type: ignore[assignment]
 _RECORDS: Table = PersonRecord.__table__  # type: ignore[assignment]
 _IDENTIFIERS: Table = PersonIdentifier.__table__  # type: ignore[assignment]
 _BLOCKING_KEYS: Table = PersonBlockingKey.__table__  # type: ignore[assignment]
+_REVIEWS: Table = MatchReview.__table__  # type: ignore[assignment]
 
 # A merge chain longer than this is a loop or corruption, not history.
 MAX_MERGE_DEPTH = 20
+# Values per IN list: well below SQLite's and PostgreSQL's limits on bound parameters.
+_IN_CHUNK = 1000
+
+
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]
 
 
 def record_by_resource(session: Session, resource_id: str) -> PersonRecord | None:
@@ -56,26 +63,36 @@ def persons_of_records(session: Session, resource_ids: Iterable[str]) -> dict[st
 
 def persons_by_identifier(session: Session, pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     """``kind:hash`` → person id for the (kind, hash) pairs that are known."""
-    wanted = list(set(pairs))
+    wanted = set(pairs)
     if not wanted:
         return {}
     # Two plain INs: the index (kind, value_hash) serves both, the statement is built and
     # cached once (a row-value IN makes SQLite scan the table; one OR branch per kind
     # costs more to build than to run). Pairs that only cross-match are dropped below.
-    stmt = select(PersonIdentifier.kind, PersonIdentifier.value_hash, PersonIdentifier.person_id)
-    stmt = stmt.where(
-        PersonIdentifier.kind.in_(sorted({k for k, _h in wanted})),
-        PersonIdentifier.value_hash.in_(sorted({h for _k, h in wanted})),
-    )
-    pairs = set(wanted)
-    return {f"{kind}:{h}": pid for kind, h, pid in session.execute(stmt) if (kind, h) in pairs}
+    kinds = sorted({k for k, _h in wanted})
+    found: dict[str, str] = {}
+    for part in _chunks(sorted({h for _k, h in wanted})):
+        stmt = select(
+            PersonIdentifier.kind, PersonIdentifier.value_hash, PersonIdentifier.person_id
+        ).where(PersonIdentifier.kind.in_(kinds), PersonIdentifier.value_hash.in_(part))
+        found.update(
+            (f"{kind}:{h}", pid) for kind, h, pid in session.execute(stmt) if (kind, h) in wanted
+        )
+    return found
 
 
-def identifier_hashes(session: Session, person_id: str) -> set[tuple[str, str]]:
-    stmt = select(PersonIdentifier.kind, PersonIdentifier.value_hash).where(
-        PersonIdentifier.person_id == person_id
-    )
-    return {(kind, h) for kind, h in session.execute(stmt)}
+def identifier_hashes(
+    session: Session, person_ids: Iterable[str]
+) -> dict[str, set[tuple[str, str]]]:
+    """Person id → the (kind, hash) pairs it holds, for persons holding any."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    for part in _chunks(sorted(set(person_ids))):
+        stmt = select(
+            PersonIdentifier.person_id, PersonIdentifier.kind, PersonIdentifier.value_hash
+        ).where(PersonIdentifier.person_id.in_(part))
+        for pid, kind, h in session.execute(stmt):
+            found.setdefault(pid, set()).add((kind, h))
+    return found
 
 
 def identifiers_of(session: Session, person_id: str) -> list[PersonIdentifier]:
@@ -83,17 +100,28 @@ def identifiers_of(session: Session, person_id: str) -> list[PersonIdentifier]:
     return list(session.execute(stmt.order_by(PersonIdentifier.created_at)).scalars())
 
 
-def blocking_key_hashes(session: Session, person_id: str) -> set[str]:
-    stmt = select(PersonBlockingKey.key_hash).where(PersonBlockingKey.person_id == person_id)
-    return set(session.execute(stmt).scalars())
+def blocking_key_hashes(session: Session, person_ids: Iterable[str]) -> dict[str, set[str]]:
+    """Person id → the blocking-key hashes it holds, for persons holding any."""
+    found: dict[str, set[str]] = {}
+    for part in _chunks(sorted(set(person_ids))):
+        stmt = select(PersonBlockingKey.person_id, PersonBlockingKey.key_hash).where(
+            PersonBlockingKey.person_id.in_(part)
+        )
+        for pid, key_hash in session.execute(stmt):
+            found.setdefault(pid, set()).add(key_hash)
+    return found
 
 
-def persons_by_blocking_keys(session: Session, key_hashes: Iterable[str]) -> set[str]:
-    keys = list(set(key_hashes))
-    if not keys:
-        return set()
-    stmt = select(PersonBlockingKey.person_id).where(PersonBlockingKey.key_hash.in_(keys))
-    return set(session.execute(stmt.distinct()).scalars())
+def persons_by_blocking_keys(session: Session, key_hashes: Iterable[str]) -> dict[str, set[str]]:
+    """Key hash → the persons holding it, for the keys some person holds."""
+    found: dict[str, set[str]] = {}
+    for part in _chunks(sorted(set(key_hashes))):
+        stmt = select(PersonBlockingKey.key_hash, PersonBlockingKey.person_id).where(
+            PersonBlockingKey.key_hash.in_(part)
+        )
+        for key_hash, pid in session.execute(stmt):
+            found.setdefault(key_hash, set()).add(pid)
+    return found
 
 
 def survivor(session: Session, person_id: str) -> str:
@@ -107,6 +135,25 @@ def survivor(session: Session, person_id: str) -> str:
             return current
         current = merged
     raise RuntimeError(f"merge chain of person {person_id} does not end")
+
+
+def survivors(session: Session, person_ids: Iterable[str]) -> dict[str, str]:
+    """:func:`survivor` of many person ids: one query per step of the longest merge chain."""
+    now = {pid: pid for pid in set(person_ids)}
+    todo = set(now)
+    for _ in range(MAX_MERGE_DEPTH):
+        moved: dict[str, str] = {}
+        for part in _chunks(sorted(todo)):
+            stmt = select(Person.id, Person.merged_into).where(
+                Person.id.in_(part), Person.merged_into.is_not(None)
+            )
+            moved.update((pid, into) for pid, into in session.execute(stmt) if into is not None)
+        if not moved:
+            return now
+        now = {asked: moved.get(current, current) for asked, current in now.items()}
+        todo = set(moved.values())
+    stuck = sorted(asked for asked, current in now.items() if current in todo)
+    raise RuntimeError(f"merge chain of person {stuck[0]} does not end")
 
 
 def get_person(session: Session, person_id: str) -> Person | None:
@@ -179,15 +226,18 @@ def all_person_ids(session: Session) -> list[str]:
     return list(session.execute(select(Person.id).order_by(Person.id)).scalars())
 
 
-# Plain inserts for the ingestion path: many small rows per arriving Patient.
+# Plain multi-row inserts (one executemany each) for the ingestion path: many small
+# rows per arriving Patient, and many Patients per call.
 
 
-def insert_person(session: Session, person_id: str, created_at: datetime) -> None:
-    session.execute(insert(_PERSONS), [{"id": person_id, "created_at": created_at}])
+def insert_persons(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(_PERSONS), rows)
 
 
-def insert_record(session: Session, row: dict[str, Any]) -> None:
-    session.execute(insert(_RECORDS), [row])
+def insert_records(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(_RECORDS), rows)
 
 
 def insert_identifiers(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -198,3 +248,8 @@ def insert_identifiers(session: Session, rows: list[dict[str, Any]]) -> None:
 def insert_blocking_keys(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
         session.execute(insert(_BLOCKING_KEYS), rows)
+
+
+def insert_reviews(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(_REVIEWS), rows)

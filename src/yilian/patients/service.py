@@ -9,8 +9,9 @@ blocking key; without a confident match the record starts a new person.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ from yilian.audit import service as audit
 from yilian.config import get_settings
 from yilian.db import new_id, utcnow
 from yilian.kit import idcard
-from yilian.kit.crypto import get_cipher, mask, mask_name
+from yilian.kit.crypto import IdentifierCipher, get_cipher, mask, mask_name
 from yilian.kit.errors import Conflict, NotFound, Unprocessable
 from yilian.kit.fhir import NAMESPACE
 from yilian.patients import matching, rules
@@ -203,32 +204,39 @@ def _key_hashes(keys: Iterable[str]) -> set[str]:
     return {cipher.keyed_hash(k, kind=_MPI_KEY_KIND) for k in keys}
 
 
-def _probabilistic_candidates(
-    session: Session,
-    record: matching.MatchRecord,
-    load_candidates: CandidateLoader | None,
+class _CandidateFeatures:
+    """The matcher's features of candidate Patients: each body normalised once, scored often."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, tuple[dict[str, Any], matching.Features]] = {}
+
+    def __call__(self, patient: dict[str, Any], record_id: str) -> matching.Features:
+        hit = self._seen.get(id(patient))
+        if hit is None or hit[0] is not patient:
+            hit = (patient, matching.features(match_record(patient, None)))
+            self._seen[id(patient)] = hit
+        return replace(hit[1], record_id=record_id)
+
+
+def _rank(
+    record: matching.MatchRecord | matching.Features,
+    loaded: Sequence[tuple[str, dict[str, Any]]],
+    features: _CandidateFeatures,
 ) -> list[tuple[str, float]]:
-    """Persons the arriving record may be, with match probability, most probable first.
+    """Score a record against candidates' Patients: (person, probability), most probable first.
 
     The Splink-trained matcher (``patients.matching``) plugs in here: candidates
     are the persons sharing a keyed-hash blocking key (``matching.lookup_keys``),
     and ``matching.match_one`` scores the record against their source Patient
     records, which the caller's ``load_candidates`` supplies (the index itself
-    keeps no demographics in clear). Without a loader there is nothing to score
-    and the answer is ``[]``: the record starts a new person.
+    keeps no demographics in clear). Persons tied on probability keep the order
+    of ``loaded``.
     """
-    if load_candidates is None:
-        return []
-    persons = repo.persons_by_blocking_keys(session, _key_hashes(matching.lookup_keys(record)))
-    if not persons:
-        return []
-    loaded = list(load_candidates(session, sorted(persons)))
     owner = {f"{pid}#{i}": pid for i, (pid, _p) in enumerate(loaded)}
-    candidates = [
-        match_record(patient, None, record_id=key)
-        for key, (_pid, patient) in zip(owner, loaded, strict=True)
-    ]
     try:
+        candidates = [
+            features(patient, key) for key, (_pid, patient) in zip(owner, loaded, strict=True)
+        ]
         scored = matching.match_one(record, candidates)
     except Exception:
         # A broken or mismatched model must not stop clinical data from arriving: the
@@ -242,105 +250,321 @@ def _probabilistic_candidates(
     return sorted(best.items(), key=lambda item: -item[1])
 
 
-def resolve_patient(
+def _probabilistic_candidates(
     session: Session,
-    patient: dict[str, Any],
-    source_org_id: str | None,
-    *,
-    load_candidates: CandidateLoader | None = None,
-    thresholds: rules.Thresholds | None = None,
-    new_resource: bool = False,
-) -> str:
-    """Link the Patient resource (its ``id`` set) to a person, creating one if needed; the id.
+    record: matching.Features,
+    load_candidates: CandidateLoader | None,
+) -> list[tuple[str, float]]:
+    """Persons the record may be, with match probability, most probable first.
+
+    Without a loader there is nothing to score and the answer is ``[]``.
+    """
+    if load_candidates is None:
+        return []
+    owners = repo.persons_by_blocking_keys(session, _key_hashes(matching.lookup_keys(record)))
+    persons = sorted(set().union(*owners.values()))
+    if not persons:
+        return []
+    return _rank(record, list(load_candidates(session, persons)), _CandidateFeatures())
+
+
+@dataclass(frozen=True)
+class ArrivingPatient:
+    """A Patient resource for the index: its stored body (``id`` set) and who sent it.
 
     ``new_resource``: the caller is storing this Patient for the first time, so no
     record of it can be in the index yet (saves the lookup).
     """
-    thresholds = thresholds or configured_thresholds()
+
+    patient: dict[str, Any]
+    source_org_id: str | None
+    new_resource: bool = False
+
+
+@dataclass
+class _Arrival:
+    """An arriving Patient with what the index reads of it, computed once."""
+
+    item: ArrivingPatient
+    resource_id: str
+    identifiers: list[PatientIdentifier]
+    reliable: list[tuple[int, str]]  # (priority, "kind:hash") of its reliable identifiers
+    features: matching.Features
+    key_hashes: set[str]  # blocking keys its person will hold
+    lookup: set[str] = field(default_factory=set)  # keys to find candidates by, if it needs them
+
+
+@dataclass
+class _Link:
+    """Where an arrival goes: its person, and the record row when the record is new."""
+
+    arrival: _Arrival
+    person_id: str
+    known: dict[str, str]  # "kind:hash" → person, of its reliable identifiers already held
+    now: datetime
+    fresh: bool = False  # the person is created for it
+    record: dict[str, Any] | None = None
+    review_of: str | None = None
+
+
+class _Survivors:
+    """Survivors of person ids, found in one query for all the ids the batch may ask about."""
+
+    def __init__(self, session: Session, pending: set[str]) -> None:
+        self._session = session
+        self._pending = pending
+        self._found: dict[str, str] = {}
+
+    def created(self, person_id: str) -> None:
+        self._found[person_id] = person_id
+
+    def __call__(self, person_id: str) -> str:
+        if person_id not in self._found:
+            self._found.update(repo.survivors(self._session, self._pending | {person_id}))
+            self._pending = set()
+        return self._found[person_id]
+
+
+class _CandidatePatients:
+    """The Patient bodies of candidate persons, grouped by person in the order asked.
+
+    Persons already indexed: what ``load_candidates`` answers, asked once per person.
+    Records of the batch count as stored from the moment they are linked, with the body
+    the batch last sent for them; the loader is never asked about them.
+    """
+
+    def __init__(self, session: Session, loader: CandidateLoader, created: set[str]) -> None:
+        self._session = session
+        self._loader = loader
+        self._created = created  # persons created by the batch: nothing stored to load
+        self._stored: dict[str, list[dict[str, Any]]] = {}
+        self.added: dict[str, list[str]] = {}  # person → resource ids the batch linked to it
+        self.latest: dict[str, dict[str, Any]] = {}  # resource id → body the batch last sent
+
+    def load(self, person_ids: Iterable[str]) -> None:
+        missing = sorted(set(person_ids) - self._stored.keys() - self._created)
+        if not missing:
+            return
+        for pid in missing:
+            self._stored[pid] = []
+        for pid, patient in self._loader(self._session, missing):
+            self._stored.setdefault(pid, []).append(patient)
+
+    def of(self, person_ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
+        self.load(person_ids)
+        found: list[tuple[str, dict[str, Any]]] = []
+        for pid in person_ids:
+            for patient in self._stored.get(pid, ()):
+                found.append((pid, self.latest.get(str(patient.get("id")), patient)))
+            found.extend((pid, self.latest[rid]) for rid in self.added.get(pid, ()))
+        return found
+
+
+def _arrival(n: int, item: ArrivingPatient) -> _Arrival:
+    patient = item.patient
     resource_id = patient.get("id")
     if not isinstance(resource_id, str) or not resource_id:
-        raise ValueError("resolve_patient needs the stored Patient's id")
-    identifiers = patient_identifiers(patient, source_org_id)
-    reliable = [i for i in identifiers if i.kind in RELIABLE_KINDS]
-    known = repo.persons_by_identifier(session, [(i.kind, i.value_hash) for i in reliable])
-    existing = None if new_resource else repo.record_by_resource(session, resource_id)
-    if existing is not None:
-        linked = repo.survivor(session, existing.person_id)
-        _remember(session, linked, identifiers, known, patient, source_org_id)
-        return linked
-
-    status: str = LINK_AUTO
-    score: float | None = None
-    person_id: str | None = None
-    review_of: str | None = None
-    owners = sorted(
-        {
-            (_PRIORITY[i.kind], known[key])
-            for i in reliable
-            if (key := f"{i.kind}:{i.value_hash}") in known
-        }
+        raise ValueError(f"resolve_patient needs the stored Patient's id (item {n} has none)")
+    identifiers = patient_identifiers(patient, item.source_org_id)
+    features = matching.features(match_record(patient, item.source_org_id))
+    return _Arrival(
+        item=item,
+        resource_id=resource_id,
+        identifiers=identifiers,
+        reliable=[
+            (_PRIORITY[i.kind], f"{i.kind}:{i.value_hash}")
+            for i in identifiers
+            if i.kind in RELIABLE_KINDS
+        ],
+        features=features,
+        key_hashes=_key_hashes(matching.blocking_keys(features)),
     )
-    if owners:
-        person_id = repo.survivor(session, owners[0][1])
-        score = 1.0
-        if len({p for _prio, p in owners}) > 1:
-            status = LINK_REVIEW  # its identifiers point at different persons
-    else:
-        record = match_record(patient, source_org_id)
-        candidates = _probabilistic_candidates(session, record, load_candidates)
-        if candidates:
-            best, probability = candidates[0]
-            decision = rules.decide(probability, thresholds)
-            if decision == "link":
-                person_id, score = repo.survivor(session, best), probability
-            elif decision == "review":
-                status, score = LINK_REVIEW, probability
-                review_of = repo.survivor(session, best)
-    fresh = person_id is None
-    now = utcnow()
-    if person_id is None:
-        person_id = new_id()
-        repo.insert_person(session, person_id, now)
-    record_id = new_id()
-    repo.insert_record(
-        session,
-        {
-            "id": record_id,
-            "person_id": person_id,
-            "resource_id": resource_id,
-            "source_org_id": source_org_id,
-            "link_status": status,
-            "score": score,
-            "linked_at": now,
-        },
-    )
-    _remember(session, person_id, identifiers, known, patient, source_org_id, fresh=fresh)
-    if review_of is not None and score is not None:
-        # Until a person decides, the record stands on its own (a new person).
-        session.add(
-            MatchReview(record_id=record_id, candidate_person_id=review_of, probability=score)
-        )
-        session.flush()
-    return person_id
 
 
-def _remember(
+def resolve_patients(
     session: Session,
+    items: Sequence[ArrivingPatient],
+    *,
+    load_candidates: CandidateLoader | None = None,
+    thresholds: rules.Thresholds | None = None,
+) -> list[str]:
+    """Link Patients to persons as :func:`resolve_patient` one after another would; their ids.
+
+    Set-wise: one lookup each of the batch's reliable identifiers, of the records of
+    re-sent Patients and of the blocking keys of those left to the matcher; one call
+    of ``load_candidates`` for the indexed persons found; multi-row inserts. What an
+    item adds (a person, an identifier, a blocking key, a record) is seen by the items
+    after it, so one 身份证号 from two institutions in one batch is one person. The
+    batch's own Patients count as stored once linked: later items are scored against
+    their bodies, and ``load_candidates`` is asked only about persons indexed before
+    (it must answer with the person ids it was asked about).
+    """
+    thresholds = thresholds or configured_thresholds()
+    arrivals = [_arrival(n, item) for n, item in enumerate(items)]
+    if not arrivals:
+        return []
+    pairs = {(i.kind, i.value_hash) for a in arrivals for i in a.identifiers}
+    in_index = repo.persons_by_identifier(
+        session, {(kind, h) for kind, h in pairs if kind in RELIABLE_KINDS}
+    )
+    indexed = repo.persons_of_records(
+        session, [a.resource_id for a in arrivals if not a.item.new_resource]
+    )
+    if load_candidates is not None:
+        # The matcher takes those whose identifiers no one holds and whose record is not
+        # indexed. Once an item is linked its reliable identifiers are held, by someone.
+        held, seen = set(in_index), set(indexed)
+        for a in arrivals:
+            keys = {key for _prio, key in a.reliable}
+            resent = not a.item.new_resource and a.resource_id in seen
+            if not resent and held.isdisjoint(keys):
+                a.lookup = _key_hashes(matching.lookup_keys(a.features))
+            held |= keys
+            seen.add(a.resource_id)
+    key_owners = repo.persons_by_blocking_keys(session, set().union(*(a.lookup for a in arrivals)))
+    found_by_key: set[str] = set().union(*key_owners.values())
+    survivor = _Survivors(session, set(in_index.values()) | set(indexed.values()) | found_by_key)
+    created: set[str] = set()
+    bodies = None
+    if load_candidates is not None:
+        bodies = _CandidatePatients(session, load_candidates, created)
+        bodies.load(found_by_key)
+    features = _CandidateFeatures()
+
+    # What the batch adds, for the items after: "kind:hash" → person of the reliable
+    # identifiers, resource id → person of the records, key hash → persons.
+    added_known: dict[str, str] = {}
+    added_records: dict[str, str] = {}
+    added_keys: dict[str, set[str]] = {}
+
+    def ranked(a: _Arrival) -> list[tuple[str, float]]:
+        persons: set[str] = set()
+        for key_hash in a.lookup:
+            persons |= key_owners.get(key_hash, set()) | added_keys.get(key_hash, set())
+        if bodies is None or not persons:
+            return []
+        return _rank(a.features, bodies.of(sorted(persons)), features)
+
+    links: list[_Link] = []
+    for a in arrivals:
+        known = {
+            key: owner
+            for _prio, key in a.reliable
+            if (owner := in_index.get(key) or added_known.get(key))
+        }
+        previous = None
+        if not a.item.new_resource:
+            previous = indexed.get(a.resource_id) or added_records.get(a.resource_id)
+        if previous is not None:
+            link = _Link(a, survivor(previous), known, utcnow())
+        else:
+            person_id, status, score, review_of = _decide(a, known, survivor, ranked, thresholds)
+            fresh = person_id is None
+            if person_id is None:
+                person_id = new_id()
+                created.add(person_id)
+                survivor.created(person_id)
+            now = utcnow()
+            record = {
+                "id": new_id(),
+                "person_id": person_id,
+                "resource_id": a.resource_id,
+                "source_org_id": a.item.source_org_id,
+                "link_status": status,
+                "score": score,
+                "linked_at": now,
+            }
+            link = _Link(a, person_id, known, now, fresh=fresh, record=record, review_of=review_of)
+            added_records[a.resource_id] = person_id
+            if bodies is not None:
+                bodies.added.setdefault(person_id, []).append(a.resource_id)
+        links.append(link)
+        if bodies is not None:
+            bodies.latest[a.resource_id] = a.item.patient
+        for _prio, key in a.reliable:
+            if key not in known:  # an identifier someone holds stays theirs
+                added_known[key] = link.person_id
+        for key_hash in a.key_hashes:
+            added_keys.setdefault(key_hash, set()).add(link.person_id)
+    _store(session, links, created)
+    return [link.person_id for link in links]
+
+
+def _decide(
+    a: _Arrival,
+    known: dict[str, str],
+    survivor: Callable[[str], str],
+    ranked: Callable[[_Arrival], list[tuple[str, float]]],
+    thresholds: rules.Thresholds,
+) -> tuple[str | None, str, float | None, str | None]:
+    """(person or ``None`` for a new one, link status, score, person to review against)."""
+    owners = sorted({(prio, known[key]) for prio, key in a.reliable if key in known})
+    if owners:
+        # Its identifiers pointing at different persons: linked to the strongest's, for review.
+        status = LINK_REVIEW if len({p for _prio, p in owners}) > 1 else LINK_AUTO
+        return survivor(owners[0][1]), status, 1.0, None
+    candidates = ranked(a)
+    if candidates:
+        best, probability = candidates[0]
+        decision = rules.decide(probability, thresholds)
+        if decision == "link":
+            return survivor(best), LINK_AUTO, probability, None
+        if decision == "review":
+            # Until a person decides, the record stands on its own (a new person).
+            return None, LINK_REVIEW, probability, survivor(best)
+    return None, LINK_AUTO, None, None
+
+
+def _store(session: Session, links: list[_Link], created: set[str]) -> None:
+    """Insert what the links add: persons, records, new identifiers and blocking keys, reviews."""
+    indexed = sorted({link.person_id for link in links} - created)
+    have = repo.identifier_hashes(session, indexed)
+    held = repo.blocking_key_hashes(session, indexed)
+    cipher = get_cipher()
+    persons: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
+    identifiers: list[dict[str, Any]] = []
+    keys: list[dict[str, Any]] = []
+    reviews: list[dict[str, Any]] = []
+    for link in links:
+        pid, record = link.person_id, link.record
+        if link.fresh:
+            persons.append({"id": pid, "created_at": link.now})
+        if record is not None:
+            records.append(record)
+            if link.review_of is not None:
+                reviews.append(
+                    {
+                        "id": new_id(),
+                        "record_id": record["id"],
+                        "candidate_person_id": link.review_of,
+                        "probability": record["score"],
+                        "status": REVIEW_OPEN,
+                        "created_at": link.now,
+                    }
+                )
+        identifiers += _identifier_rows(
+            pid, link.arrival.identifiers, link.known, have.setdefault(pid, set()), cipher, link.now
+        )
+        keys += _key_rows(pid, link.arrival.key_hashes, held.setdefault(pid, set()))
+    # Plain inserts, not ORM objects: a new Patient adds some fifteen rows, and the unit
+    # of work's bookkeeping for them cost more than the statements.
+    repo.insert_persons(session, persons)
+    repo.insert_records(session, records)
+    repo.insert_identifiers(session, identifiers)
+    repo.insert_blocking_keys(session, keys)
+    repo.insert_reviews(session, reviews)
+
+
+def _identifier_rows(
     person_id: str,
     identifiers: list[PatientIdentifier],
     known: dict[str, str],
-    patient: dict[str, Any],
-    source_org_id: str | None,
-    *,
-    fresh: bool = False,
-) -> None:
-    """Store the identifiers and blocking keys of the person that it does not have yet.
-
-    ``fresh``: the person was created in this call and has none yet.
-    """
-    cipher = get_cipher()
-    now = utcnow()
-    have = set() if fresh else repo.identifier_hashes(session, person_id)
+    have: set[tuple[str, str]],
+    cipher: IdentifierCipher,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Rows of the identifiers the person does not hold yet; ``have`` gains them."""
     rows: list[dict[str, Any]] = []
     for ident in identifiers:
         pair = (ident.kind, ident.value_hash)
@@ -361,18 +585,34 @@ def _remember(
                 "created_at": now,
             }
         )
-    # Plain inserts, not ORM objects: a new Patient adds some fifteen rows here, and the
-    # unit of work's bookkeeping for them cost more than the statements.
-    repo.insert_identifiers(session, rows)
-    stored = set() if fresh else repo.blocking_key_hashes(session, person_id)
-    record = match_record(patient, source_org_id)
-    repo.insert_blocking_keys(
-        session,
-        [
-            {"person_id": person_id, "key_hash": key_hash}
-            for key_hash in sorted(_key_hashes(matching.blocking_keys(record)) - stored)
-        ],
-    )
+    return rows
+
+
+def _key_rows(person_id: str, key_hashes: set[str], held: set[str]) -> list[dict[str, Any]]:
+    """Rows of the blocking keys the person does not hold yet; ``held`` gains them."""
+    new = sorted(key_hashes - held)
+    held.update(new)
+    return [{"person_id": person_id, "key_hash": key_hash} for key_hash in new]
+
+
+def resolve_patient(
+    session: Session,
+    patient: dict[str, Any],
+    source_org_id: str | None,
+    *,
+    load_candidates: CandidateLoader | None = None,
+    thresholds: rules.Thresholds | None = None,
+    new_resource: bool = False,
+) -> str:
+    """Link the Patient resource (its ``id`` set) to a person, creating one if needed; the id.
+
+    ``new_resource``: the caller is storing this Patient for the first time, so no
+    record of it can be in the index yet (saves the lookup).
+    """
+    item = ArrivingPatient(patient, source_org_id, new_resource)
+    return resolve_patients(
+        session, [item], load_candidates=load_candidates, thresholds=thresholds
+    )[0]
 
 
 def person_of_record(session: Session, resource_id: str) -> str | None:
@@ -689,7 +929,7 @@ def find_matches(
     reliable = [i for i in identifiers if i.kind in RELIABLE_KINDS]
     known = repo.persons_by_identifier(session, [(i.kind, i.value_hash) for i in reliable])
     best: dict[str, float] = dict.fromkeys(known.values(), 1.0)
-    record = match_record(patient, None)
+    record = matching.features(match_record(patient, None))
     for pid, probability in _probabilistic_candidates(session, record, load_patients):
         best[pid] = max(best.get(pid, 0.0), probability)
     by_survivor: dict[str, float] = {}
@@ -855,4 +1095,9 @@ def _relearn(
     identifiers = patient_identifiers(patient, source_org_id)
     reliable = [(i.kind, i.value_hash) for i in identifiers if i.kind in RELIABLE_KINDS]
     known = repo.persons_by_identifier(session, reliable)
-    _remember(session, person_id, identifiers, known, patient, source_org_id)
+    have = repo.identifier_hashes(session, [person_id]).get(person_id, set())
+    held = repo.blocking_key_hashes(session, [person_id]).get(person_id, set())
+    rows = _identifier_rows(person_id, identifiers, known, have, get_cipher(), utcnow())
+    repo.insert_identifiers(session, rows)
+    keys = _key_hashes(matching.blocking_keys(match_record(patient, source_org_id)))
+    repo.insert_blocking_keys(session, _key_rows(person_id, keys, held))
