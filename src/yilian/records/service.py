@@ -85,6 +85,11 @@ class _Entry:
     identifier_key: str | None = None
     warnings: list[dict[str, str]] = field(default_factory=list)
     source: str | None = None  # the sending organisation
+    # Worked out with the validation (in a bulk import's worker processes): the search
+    # tokens, the Reference objects with their FHIRPaths, the clinically relevant time.
+    tokens: set[tuple[str, str, str]] = field(default_factory=set)
+    refs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    effective: datetime | None = None
     # Set when written: the sender, and which bundle of a write (several bundles of a
     # bulk import can be written together) the entry belongs to.
     principal: Principal | None = None
@@ -298,6 +303,9 @@ def _entry_from_bundle(raw: Any, i: int, source_org_id: str | None) -> _Entry:
 def _check_entry(entry: _Entry, source_org_id: str | None) -> None:
     """Checks that need no database: the Patient's identifiers (身份证号 check digit)."""
     entry.source = source_org_id
+    entry.tokens = indexing.tokens(entry.resource, _hash_identifier)
+    entry.refs = list(indexing.references(entry.resource, entry.where))
+    entry.effective = indexing.effective(entry.resource)
     if entry.resource_type == "Patient":
         try:
             patients.patient_identifiers(entry.resource, source_org_id)
@@ -424,7 +432,7 @@ def _rewrite_references(entries: list[_Entry], changed: list[tuple[dict[str, Any
     for e in entries:
         if e.matched:
             continue
-        for path, ref in indexing.references(e.resource, e.where):
+        for path, ref in e.refs:
             value = ref["reference"]
             new = url_map.get((e.bundle, value))
             if new is not None:
@@ -441,6 +449,7 @@ def _rewrite_references(entries: list[_Entry], changed: list[tuple[dict[str, Any
 def _link_persons(session: Session, entries: list[_Entry]) -> None:
     """Set each entry's patient and person: Patients through the MPI, others by reference."""
     in_bundle: dict[str, _Entry] = {}
+    arriving: list[_Entry] = []
     for e in entries:
         if e.resource_type != "Patient":
             continue
@@ -448,17 +457,21 @@ def _link_persons(session: Session, entries: list[_Entry]) -> None:
         e.patient_id = e.id
         if e.matched or e.unchanged:
             e.person_id = e.existing.person_id if e.existing else None
-            continue
-        try:
-            e.person_id = patients.resolve_patient(
-                session,
-                _stored_body(e.resource, e.id),
-                e.source,
-                load_candidates=patient_records,
-                new_resource=e.existing is None,
+        else:
+            arriving.append(e)
+    # The index takes the write's Patients at once, as it would one after another.
+    persons = patients.resolve_patients(
+        session,
+        [
+            patients.ArrivingPatient(
+                _stored_body(e.resource, e.id), e.source, new_resource=e.existing is None
             )
-        except YilianError as exc:
-            raise _relocate(exc, "Patient", e.where) from None
+            for e in arriving
+        ],
+        load_candidates=patient_records,
+    )
+    for e, person_id in zip(arriving, persons, strict=True):
+        e.person_id = person_id
     wanted: dict[int, str] = {}
     for n, e in enumerate(entries):
         if e.resource_type == "Patient" or e.matched:
@@ -570,7 +583,7 @@ def _store(session: Session, entries: list[_Entry]) -> list[Outcome]:
             "person_id": e.person_id,
             "patient_id": e.patient_id,
             "identifier_key": e.identifier_key,
-            "effective": indexing.effective(body),
+            "effective": e.effective,
             "resource": protection.protect(e.resource_type, body),
         }
         if e.existing is None:
@@ -600,7 +613,7 @@ def _store(session: Session, entries: list[_Entry]) -> list[Outcome]:
                 "system": s,
                 "code": c,
             }
-            for p, s, c in indexing.tokens(body, _hash_identifier)
+            for p, s, c in e.tokens
         )
         written.append((e, body))
         meta = {
