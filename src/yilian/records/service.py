@@ -670,8 +670,7 @@ def _after_write(
     ]
     first: list[_Entry | None] = [None] * bundles
     sizes = [0] * bundles
-    treating: dict[str, set[str]] = defaultdict(set)
-    granted_by: dict[str, Principal] = {}
+    treating: dict[str, tuple[Principal | None, set[str]]] = {}
     for e, out in zip(entries, outcomes, strict=True):
         sizes[e.bundle] += 1
         first[e.bundle] = first[e.bundle] or e
@@ -679,17 +678,10 @@ def _after_write(
             continue
         per_person[e.bundle][e.person_id]["created" if out.created else "updated"] += 1
         if e.resource_type in indexing.TREATING_TYPES and e.source is not None:
-            treating[e.source].add(e.person_id)
-            granted_by.setdefault(e.source, e.principal)  # type: ignore[arg-type]
-    for source, persons in treating.items():
-        security.grant_relationships(
-            session,
-            person_ids=persons,
-            organization_id=source,
-            kind=TREATING,
-            source=RELATIONSHIP_SOURCE,
-            principal=granted_by[source],
-        )
+            treating.setdefault(e.source, (e.principal, set()))[1].add(e.person_id)
+    security.grant_relationships_by_org(
+        session, treating, kind=TREATING, source=RELATIONSHIP_SOURCE
+    )
     for k in range(bundles):
         head = first[k]
         for person_id, counts in sorted(per_person[k].items()):

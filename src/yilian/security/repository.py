@@ -121,26 +121,26 @@ def relationships(
     return list(session.execute(stmt.order_by(CareRelationship.valid_from)).scalars())
 
 
-def persons_with_open_relationship(
+def open_relationships(
     session: Session,
     *,
     person_ids: list[str],
-    organization_id: str,
+    organization_ids: list[str],
     kind: str,
     source: str,
     current_at: datetime,
-) -> set[str]:
-    """Which of the persons have an open relationship of this kind and source with the org."""
-    found: set[str] = set()
+) -> set[tuple[str, str]]:
+    """(organisation, person) pairs among these with an open relationship of kind and source."""
+    found: set[tuple[str, str]] = set()
     for start in range(0, len(person_ids), 500):
-        stmt = select(CareRelationship.person_id).where(
+        stmt = select(CareRelationship.organization_id, CareRelationship.person_id).where(
             CareRelationship.person_id.in_(person_ids[start : start + 500]),
-            CareRelationship.organization_id == organization_id,
+            CareRelationship.organization_id.in_(organization_ids),
             CareRelationship.kind == kind,
             CareRelationship.source == source,
             or_(CareRelationship.valid_to.is_(None), CareRelationship.valid_to > current_at),
         )
-        found.update(session.execute(stmt).scalars())
+        found.update(session.execute(stmt).tuples())
     return found
 
 

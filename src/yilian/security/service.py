@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -492,22 +492,36 @@ def grant_relationships(
     source: str = "",
     principal: Principal | None = None,
 ) -> int:
-    """:func:`grant_relationship` (open-ended, from now) for many persons; how many were new.
+    """:func:`grant_relationship` (open-ended, from now) for many persons; how many were new."""
+    return grant_relationships_by_org(
+        session, {organization_id: (principal, person_ids)}, kind=kind, source=source
+    )
+
+
+def grant_relationships_by_org(
+    session: Session,
+    grants: Mapping[str, tuple[Principal | None, Iterable[str]]],
+    *,
+    kind: str,
+    source: str = "",
+) -> int:
+    """Open-ended relationships from now: organisation → (who grants, persons); how many new.
 
     One query finds the open relationships already there and one flush adds the rest,
-    each audited as a single grant is: the exchange grants "treating" for every person
-    of a bundle this way.
+    each audited as a single grant is, as the organisation's granting principal: the
+    exchange grants "treating" for every person a write touched this way.
     """
     if kind not in rules.CARE_KINDS:
         raise Unprocessable(f"kind must be one of {', '.join(rules.CARE_KINDS)}", field="kind")
-    wanted = sorted(set(person_ids))
-    if not wanted:
+    wanted = {org: sorted(set(persons)) for org, (_p, persons) in grants.items()}
+    everyone = sorted({p for persons in wanted.values() for p in persons})
+    if not everyone:
         return 0
     now = utcnow()
-    have = repository.persons_with_open_relationship(
+    have = repository.open_relationships(
         session,
-        person_ids=wanted,
-        organization_id=organization_id,
+        person_ids=everyone,
+        organization_ids=sorted(wanted),
         kind=kind,
         source=source,
         current_at=now,
@@ -515,22 +529,23 @@ def grant_relationships(
     new = [
         CareRelationship(
             person_id=person_id,
-            organization_id=organization_id,
+            organization_id=org,
             kind=kind,
             source=source,
             valid_from=now,
             valid_to=None,
             created_at=now,
         )
-        for person_id in wanted
-        if person_id not in have
+        for org, persons in sorted(wanted.items())
+        for person_id in persons
+        if (org, person_id) not in have
     ]
     if not new:
         return 0
     session.add_all(new)
     session.flush(new)
     for rel in new:
-        _audit_grant(session, principal, rel)
+        _audit_grant(session, grants[rel.organization_id][0], rel)
     return len(new)
 
 
