@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select
+from sqlalchemy import Table, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from yilian.chronic.models import Enrolment, Followup, ReferralSuggestion
 from yilian.chronic.rules import CONTROLLED, UNCONTROLLED
 from yilian.db import new_id, utcnow
+
+_ENROLMENTS = cast(Table, Enrolment.__table__)
 
 # Bound parameters per statement stay well under SQLite's and PostgreSQL's limits.
 CHUNK = 5_000
@@ -25,23 +27,25 @@ def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
         yield items[i : i + CHUNK]
 
 
-def insert_enrolment(session: Session, values: dict[str, Any]) -> bool:
-    """Insert unless the person is already in the programme; True when a row was added.
+def insert_enrolments(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert the enrolments whose person is not yet in the programme; the number added.
 
     ``ON CONFLICT DO NOTHING`` on the (person, programme) key keeps concurrent
-    ingestions of the same diagnosis from colliding.
+    ingestions of the same diagnosis from colliding. One executemany, which
+    SQLAlchemy sends as multi-row statements of up to 1,000 rows.
     """
+    if not rows:
+        return 0
     now = utcnow()
-    row = {"id": new_id(), "created_at": now, "updated_at": now, **values}
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = (
-        insert(Enrolment)
-        .values(**row)
+        insert(_ENROLMENTS)
         .on_conflict_do_nothing(index_elements=["person_id", "programme"])
+        .returning(_ENROLMENTS.c.id)  # the rows added (psycopg gives no row count here)
     )
-    result = session.execute(stmt)
-    return bool(getattr(result, "rowcount", 0))
+    params = [{"id": new_id(), "created_at": now, "updated_at": now, **r} for r in rows]
+    return len(session.execute(stmt, params).all())
 
 
 def enrolled_pairs(session: Session) -> set[tuple[str, str]]:

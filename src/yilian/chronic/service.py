@@ -9,9 +9,10 @@ from __future__ import annotations
 import importlib
 import logging
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from itertools import islice
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
@@ -37,6 +38,7 @@ WRITER_ROLES = frozenset({Role.doctor, Role.specialist})
 ICD10_SYSTEMS = frozenset({"http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cn"})
 _INACTIVE = frozenset({"inactive", "resolved", "remission"})
 _NOT_CONFIRMED = frozenset({"refuted", "entered-in-error"})
+BACKFILL_PAGE = 2_000  # Conditions enrolled from per statement by the backfill
 
 
 @dataclass(frozen=True)
@@ -130,21 +132,40 @@ def enrol(
 
     The first follow-up is due on the enrolment day (建档后首次随访).
     """
-    return repository.insert_enrolment(
-        session,
-        {
-            "person_id": person_id,
-            "programme": programme,
-            "status": "active",
-            "managing_org_id": managing_org_id,
-            "enrolled_on": on,
-            "source": source,
-            "condition_id": condition_id,
-            "condition_code": condition_code,
-            "next_due": on,
-            "next_kind": rules.ROUTINE,
-        },
+    values = _enrolment_values(
+        person_id=person_id,
+        programme=programme,
+        on=on,
+        managing_org_id=managing_org_id,
+        source=source,
+        condition_id=condition_id,
+        condition_code=condition_code,
     )
+    return repository.insert_enrolments(session, [values]) == 1
+
+
+def _enrolment_values(
+    *,
+    person_id: str,
+    programme: str,
+    on: date,
+    managing_org_id: str | None,
+    source: str,
+    condition_id: str | None,
+    condition_code: str | None,
+) -> dict[str, Any]:
+    return {
+        "person_id": person_id,
+        "programme": programme,
+        "status": "active",
+        "managing_org_id": managing_org_id,
+        "enrolled_on": on,
+        "source": source,
+        "condition_id": condition_id,
+        "condition_code": condition_code,
+        "next_due": on,
+        "next_kind": rules.ROUTINE,
+    }
 
 
 def _condition_date(resource: Mapping[str, Any]) -> date:
@@ -187,28 +208,42 @@ def enrol_from_condition(
 
     ``known`` (person, programme) pairs are skipped without a statement (the backfill).
     """
-    if stored.person_id is None:
-        return 0
-    added = 0
-    done: set[str] = set()
-    for code in condition_codes(stored.resource):
-        for p in rules.programmes_for_code(code, get_chronic_settings().programmes):
-            if p.key in done or (known is not None and (stored.person_id, p.key) in known):
-                continue
-            done.add(p.key)
-            if known is not None:
-                known.add((stored.person_id, p.key))
-            added += enrol(
-                session,
-                person_id=stored.person_id,
-                programme=p.key,
-                on=_condition_date(stored.resource),
-                managing_org_id=stored.source_org_id,
-                source="condition",
-                condition_id=f"Condition/{stored.id}",
-                condition_code=code,
-            )
-    return added
+    return enrol_from_conditions(session, [stored], known)
+
+
+def enrol_from_conditions(
+    session: Session,
+    stored: Sequence[StoredResource],
+    known: set[tuple[str, str]] | None = None,
+) -> int:
+    """Enrol from a batch of Conditions as one by one would; the number newly enrolled.
+
+    The first Condition of a person for a programme enrols (its date, code and
+    institution); later ones, and persons already in the programme, change nothing.
+    One multi-row insert that skips existing (person, programme) pairs does it all.
+    """
+    cfg = get_chronic_settings()
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for s in stored:
+        if s.person_id is None:
+            continue
+        for code in condition_codes(s.resource):
+            for p in rules.programmes_for_code(code, cfg.programmes):
+                pair = (s.person_id, p.key)
+                if pair in rows or (known is not None and pair in known):
+                    continue
+                rows[pair] = _enrolment_values(
+                    person_id=s.person_id,
+                    programme=p.key,
+                    on=_condition_date(s.resource),
+                    managing_org_id=s.source_org_id,
+                    source="condition",
+                    condition_id=f"Condition/{s.id}",
+                    condition_code=code,
+                )
+    if known is not None:
+        known.update(rows)
+    return repository.insert_enrolments(session, list(rows.values()))
 
 
 def enrolled_programmes(session: Session, person_ids: Collection[str]) -> dict[str, set[str]]:
@@ -900,8 +935,9 @@ def backfill_enrolments(session: Session) -> int:
     added = 0
     prefixes = sorted({c for p in get_chronic_settings().programmes for c in p.icd10})
     known = repository.enrolled_pairs(session)
-    for stored in records.iter_stored(session, "Condition", code_prefixes=prefixes):
-        added += enrol_from_condition(session, stored, known)
+    stream = records.iter_stored(session, "Condition", code_prefixes=prefixes)
+    while page := list(islice(stream, BACKFILL_PAGE)):
+        added += enrol_from_conditions(session, page, known)
     return added
 
 

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from yilian.recognition.models import (
@@ -18,6 +30,16 @@ from yilian.recognition.models import (
     Participant,
 )
 from yilian.recognition.rules import REUSE, REUSED
+
+_RESULTS: Table = IndexedResult.__table__  # type: ignore[assignment]
+
+# Bound parameters per statement stay well under SQLite's and PostgreSQL's limits.
+CHUNK = 5_000
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), CHUNK):
+        yield items[i : i + CHUNK]
 
 
 def code_mappings(session: Session) -> list[CodeMapping]:
@@ -250,46 +272,61 @@ def record_decision(session: Session, item_id: str, values: dict[str, Any]) -> b
 # ------------------------------------------------------------------------ the index
 
 
-def delete_results_of(session: Session, resource_type: str, resource_id: str) -> None:
-    session.execute(
-        delete(IndexedResult).where(
-            IndexedResult.resource_type == resource_type, IndexedResult.resource_id == resource_id
-        )
-    )
+Link = tuple[str | None, bool]  # (report id, carries the “HR” mark) of a result's index rows
 
 
-def report_link_of(
-    session: Session, resource_type: str, resource_id: str
-) -> tuple[str | None, bool]:
-    row = session.execute(
-        select(IndexedResult.report_id, IndexedResult.hr_marked)
-        .where(
-            IndexedResult.resource_type == resource_type, IndexedResult.resource_id == resource_id
+def links_of(
+    session: Session, resource_type: str, resource_ids: Collection[str]
+) -> dict[str, Link]:
+    """Resource id → the report link of its index rows, for those that have rows."""
+    out: dict[str, Link] = {}
+    for part in _chunks(sorted(set(resource_ids))):
+        rows = session.execute(
+            select(
+                IndexedResult.resource_id, IndexedResult.report_id, IndexedResult.hr_marked
+            ).where(
+                IndexedResult.resource_type == resource_type,
+                IndexedResult.resource_id.in_(part),
+            )
         )
-        .limit(1)
-    ).first()
-    return (None, False) if row is None else (row[0], bool(row[1]))
+        for resource_id, report_id, hr in rows:
+            out.setdefault(resource_id, (report_id, bool(hr)))
+    return out
+
+
+def delete_results_of(session: Session, resource_type: str, resource_ids: Collection[str]) -> None:
+    for part in _chunks(sorted(set(resource_ids))):
+        session.execute(
+            delete(IndexedResult)
+            .where(
+                IndexedResult.resource_type == resource_type, IndexedResult.resource_id.in_(part)
+            )
+            .execution_options(synchronize_session=False)
+        )
 
 
 def insert_results(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(IndexedResult), rows)
+    if rows:  # Core executemany: the ORM would split the rows by which values are None
+        session.execute(insert(_RESULTS), rows)
 
 
-def link_report(
-    session: Session, observation_ids: Sequence[str], report_id: str, hr_marked: bool
-) -> None:
-    """Point indexed lab Observations at the DiagnosticReport that reports them."""
-    if observation_ids:
-        session.execute(
-            update(IndexedResult)
-            .where(
-                IndexedResult.resource_type == "Observation",
-                IndexedResult.resource_id.in_(list(observation_ids)),
-            )
-            .values(report_id=report_id, hr_marked=hr_marked)
-            .execution_options(synchronize_session=False)
+def link_reports(session: Session, links: Mapping[str, Link]) -> None:
+    """Point indexed lab Observations (by id) at the DiagnosticReport that reports them."""
+    if not links:
+        return
+    # Core executemany: one statement, one set of parameters per Observation.
+    stmt = (
+        update(_RESULTS)
+        .where(
+            _RESULTS.c.resource_type == "Observation",
+            _RESULTS.c.resource_id == bindparam("b_observation"),
         )
+        .values(report_id=bindparam("b_report"), hr_marked=bindparam("b_hr"))
+    )
+    session.execute(
+        stmt,
+        [{"b_observation": o, "b_report": r, "b_hr": hr} for o, (r, hr) in links.items()],
+    )
 
 
 def indexed_count(session: Session) -> int:

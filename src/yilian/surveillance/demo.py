@@ -16,7 +16,7 @@ import numpy as np
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from yilian.db import new_id, utcnow
+from yilian.db import utcnow
 from yilian.registry import service as registry
 from yilian.surveillance import rules, service
 from yilian.surveillance.config import get_surveillance_settings
@@ -59,7 +59,7 @@ def seed_demo(session: Session) -> str:
             total = arr[offset:].sum(axis=1)
             # The site's all-ages series and the roll-ups; not the age groups (see docstring).
             for info in service.sentinel_series(code, area, syndrome, rules.ALL)[1:]:
-                series_rows.setdefault(info.key, _row(info, days[0], now))
+                series_rows.setdefault(info.key, service.series_row(info, days[0], now))
                 sums[info.key] += total
     session.execute(insert(cast(Table, Series.__table__)), list(series_rows.values()))
     ids = {r["key"]: r["id"] for r in series_rows.values()}
@@ -79,14 +79,3 @@ def seed_demo(session: Session) -> str:
         f"{len(summaries)} days → {new} signals ({len(outbreaks)} outbreaks injected in the "
         f"year) in {seconds:.1f}s"
     )
-
-
-def _row(info: rules.SeriesInfo, first_day: Any, now: Any) -> dict[str, Any]:
-    return {
-        "id": new_id(), "key": info.key, "source": info.source, "topic": info.topic,
-        "area_code": info.area_code, "area_level": service._level_of(info),
-        "street_code": info.street_code, "district_code": info.district_code,
-        "site_code": info.site_code, "age_group": info.age_group, "leaf": info.leaf,
-        "first_day": first_day, "methods": None, "params": None,
-        "created_at": now, "updated_at": now,
-    }  # fmt: skip

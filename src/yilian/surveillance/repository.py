@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from yilian.surveillance.models import (
+    CaseFact,
     ClusterReport,
     Daily,
     DetectorResult,
@@ -24,6 +25,18 @@ from yilian.surveillance.models import (
     TimelineEntry,
 )
 
+_SERIES = cast(Table, Series.__table__)
+_DAILY = cast(Table, Daily.__table__)
+_FACTS = cast(Table, CaseFact.__table__)
+
+# Keys per IN list, well under SQLite's and PostgreSQL's limits on bound parameters.
+CHUNK = 5_000
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), CHUNK):
+        yield items[i : i + CHUNK]
+
 
 def insert_for(session: Session, table: Any) -> Any:
     """An INSERT that supports ON CONFLICT on both engines (same API on SQLite and PostgreSQL)."""
@@ -32,8 +45,79 @@ def insert_for(session: Session, table: Any) -> Any:
     return sqlite.insert(table)
 
 
-def series_id(session: Session, key: str) -> str | None:
-    return session.scalar(select(Series.id).where(Series.key == key))
+def series_first_days(
+    session: Session, keys: Collection[str]
+) -> dict[str, tuple[str, date | None]]:
+    """Key → (id, first day) of the existing series among ``keys``."""
+    out: dict[str, tuple[str, date | None]] = {}
+    for part in _chunks(sorted(set(keys))):
+        rows = session.execute(
+            select(Series.key, Series.id, Series.first_day).where(Series.key.in_(part))
+        )
+        out.update({k: (i, d) for k, i, d in rows})
+    return out
+
+
+def insert_series(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Insert series unless their key exists (a concurrent writer); key → id of those added."""
+    if not rows:
+        return {}
+    stmt = (
+        insert_for(session, _SERIES)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(_SERIES.c.key, _SERIES.c.id)
+    )
+    return {k: i for k, i in session.execute(stmt, list(rows))}
+
+
+def move_first_days(session: Session, days: Mapping[str, date]) -> None:
+    """Move each series' first day back to ``days[key]`` where it is later (or unset)."""
+    if not days:
+        return
+    stmt = (
+        update(_SERIES)
+        .where(
+            _SERIES.c.key == bindparam("b_key"),
+            or_(_SERIES.c.first_day.is_(None), _SERIES.c.first_day > bindparam("b_day")),
+        )
+        .values(first_day=bindparam("b_day"))
+    )
+    session.execute(stmt, [{"b_key": k, "b_day": d} for k, d in days.items()])
+
+
+def add_daily(
+    session: Session, counts: Mapping[tuple[str, date], tuple[float, float | None]]
+) -> None:
+    """Add (count, total) to days of series, (series id, day) once each; race-safe increments.
+
+    A total of None leaves the day's total as it is (a count that has no denominator).
+    """
+    for with_total in (False, True):
+        rows = [
+            {"series_id": sid, "day": day, "count": count, "total": total}
+            for (sid, day), (count, total) in counts.items()
+            if (total is not None) == with_total
+        ]
+        if not rows:
+            continue
+        ins = insert_for(session, _DAILY)
+        values: dict[str, Any] = {"count": _DAILY.c.count + ins.excluded.count}
+        if with_total:
+            values["total"] = func.coalesce(_DAILY.c.total, 0) + ins.excluded.total
+        stmt = ins.on_conflict_do_update(index_elements=["series_id", "day"], set_=values)
+        session.execute(stmt, rows)
+
+
+def insert_case_facts(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert facts of resources not seen before; the resource ids of those inserted."""
+    if not rows:
+        return set()
+    stmt = (
+        insert_for(session, _FACTS)
+        .on_conflict_do_nothing(index_elements=["resource_id"])
+        .returning(_FACTS.c.resource_id)
+    )
+    return set(session.scalars(stmt, list(rows)))
 
 
 def series_by_key(session: Session, key: str) -> Series | None:

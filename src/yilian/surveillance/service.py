@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,9 +28,7 @@ from yilian.surveillance import repository as repo
 from yilian.surveillance import rules
 from yilian.surveillance.config import SurveillanceSettings, get_surveillance_settings
 from yilian.surveillance.models import (
-    CaseFact,
     ClusterReport,
-    Daily,
     DetectorResult,
     Event,
     EventTask,
@@ -84,49 +82,67 @@ class Area:
 
 def org_area(session: Session, org: Organization) -> Area:
     """The 行政区划 of an organisation, with its street and district codes."""
+    return org_areas(session, [org])[org.id]
+
+
+def org_areas(session: Session, orgs: Iterable[Organization]) -> dict[str, Area]:
+    """Organisation id → its area; the regions of those not seen before in one query."""
     cache: dict[str, Area] = session.info.setdefault("surveillance.areas", {})
-    hit = cache.get(org.id)
-    if hit is not None:
-        return hit
-    chain = registry.region_ancestry(session, org.region_id)
-    own = chain[-1]
-    by_level = {str(r.level): r.code for r in chain}
-    area = Area(own.code, str(own.level), by_level.get("street"), by_level.get("district"))
-    cache[org.id] = area
-    return area
+    wanted = {o.id: o for o in orgs}
+    unseen = [o for o in wanted.values() if o.id not in cache]
+    if unseen:
+        regions = registry.regions_with_ancestors(session, {o.region_id for o in unseen})
+        for org in unseen:
+            chain = []
+            node = regions.get(org.region_id)
+            while node is not None:
+                chain.append(node)
+                node = regions.get(node.parent_id) if node.parent_id else None
+            own = chain[0]
+            by_level = {str(r.level): r.code for r in reversed(chain)}
+            street, district = by_level.get("street"), by_level.get("district")
+            cache[org.id] = Area(own.code, str(own.level), street, district)
+    return {org_id: cache[org_id] for org_id in wanted}
 
 
-def ensure_series(session: Session, info: rules.SeriesInfo, day: date) -> str:
-    """The id of the series with ``info.key``, created on first use; first_day kept earliest."""
-    ins = repo.insert_for(session, Series.__table__)
+def ensure_series(
+    session: Session, wanted: Mapping[str, tuple[rules.SeriesInfo, date]]
+) -> dict[str, str]:
+    """Key → id of the series ``wanted`` (key → its info and earliest day of data): those
+    missing are created, a first day is moved back where the data start earlier."""
+    if not wanted:
+        return {}
+    found = repo.series_first_days(session, wanted.keys())
+    ids = {key: sid for key, (sid, _) in found.items()}
     now = utcnow()
-    session.execute(
-        ins.values(
-            id=new_id(),
-            key=info.key,
-            source=info.source,
-            topic=info.topic,
-            area_code=info.area_code,
-            area_level=_level_of(info),
-            street_code=info.street_code,
-            district_code=info.district_code,
-            site_code=info.site_code,
-            age_group=info.age_group,
-            leaf=info.leaf,
-            first_day=day,
-            created_at=now,
-            updated_at=now,
-        ).on_conflict_do_nothing(index_elements=["key"])
-    )
-    session.execute(
-        update(Series)
-        .where(Series.key == info.key, or_(Series.first_day.is_(None), Series.first_day > day))
-        .values(first_day=day)
-        .execution_options(synchronize_session=False)
-    )
-    sid = repo.series_id(session, info.key)
-    assert sid is not None
-    return sid
+    missing = [key for key in wanted if key not in found]
+    ids.update(repo.insert_series(session, [series_row(*wanted[key], now) for key in missing]))
+    raced = [key for key in missing if key not in ids]  # another writer created it meanwhile
+    earlier = {
+        key: day
+        for key, (_, day) in wanted.items()
+        if key in raced or (key in found and _later(found[key][1], day))
+    }
+    repo.move_first_days(session, earlier)
+    if raced:
+        ids.update({key: sid for key, (sid, _) in repo.series_first_days(session, raced).items()})
+    return ids
+
+
+def _later(first_day: date | None, day: date) -> bool:
+    return first_day is None or first_day > day
+
+
+def series_row(info: rules.SeriesInfo, first_day: date, now: datetime) -> dict[str, Any]:
+    """The row of a new series; ``methods`` and ``params`` are left out: SQL NULL (the
+    source's default), where a None would store JSON ``null``."""
+    return {
+        "id": new_id(), "key": info.key, "source": info.source, "topic": info.topic,
+        "area_code": info.area_code, "area_level": _level_of(info),
+        "street_code": info.street_code, "district_code": info.district_code,
+        "site_code": info.site_code, "age_group": info.age_group, "leaf": info.leaf,
+        "first_day": first_day, "created_at": now, "updated_at": now,
+    }  # fmt: skip
 
 
 def _level_of(info: rules.SeriesInfo) -> str:
@@ -135,18 +151,6 @@ def _level_of(info: rules.SeriesInfo) -> str:
     if info.area_code == info.district_code:
         return "district"
     return "other"
-
-
-def add_daily(
-    session: Session, series_id: str, day: date, count: float, total: float | None = None
-) -> None:
-    """Add ``count`` (and ``total``) to one day of a series; race-safe increment on both engines."""
-    ins = repo.insert_for(session, Daily.__table__)
-    stmt = ins.values(series_id=series_id, day=day, count=count, total=total)
-    values: dict[str, Any] = {"count": Daily.__table__.c.count + stmt.excluded.count}
-    if total is not None:
-        values["total"] = func.coalesce(Daily.__table__.c.total, 0) + stmt.excluded.total
-    session.execute(stmt.on_conflict_do_update(index_elements=["series_id", "day"], set_=values))
 
 
 def sentinel_series(
@@ -195,8 +199,25 @@ def _add_to(
     count: float,
     total: float | None = None,
 ) -> None:
-    for info in infos:
-        add_daily(session, ensure_series(session, info, day), day, count, total)
+    _add_many(session, [(info, day, count, total) for info in infos])
+
+
+def _add_many(
+    session: Session, additions: Iterable[tuple[rules.SeriesInfo, date, float, float | None]]
+) -> None:
+    """Add (count, total) to series days in order, as one by one would, set-wise."""
+    wanted: dict[str, tuple[rules.SeriesInfo, date]] = {}
+    sums: dict[tuple[str, date], tuple[float, float | None]] = {}
+    for info, day, count, total in additions:
+        first = wanted.get(info.key)
+        wanted[info.key] = (first[0], min(first[1], day)) if first else (info, day)
+        was_count, was_total = sums.get((info.key, day), (0.0, None))
+        sums[(info.key, day)] = (
+            was_count + count,
+            was_total if total is None else (was_total or 0.0) + total,
+        )
+    ids = ensure_series(session, wanted)
+    repo.add_daily(session, {(ids[key], day): v for (key, day), v in sums.items()})
 
 
 # --- sources -----------------------------------------------------------------
@@ -446,28 +467,39 @@ def _local_day(value: Any, cfg: SurveillanceSettings) -> date | None:
     return day if EARLIEST_DAY <= day <= today(cfg) else None
 
 
-def _fact_org(session: Session, source_org_id: str | None) -> Organization | None:
-    if source_org_id is None:
-        return None
-    orgs = registry.organizations_by_ids(session, [source_org_id])
-    return orgs.get(source_org_id)
+Reported = tuple[str, Mapping[str, Any], str | None]  # (resource id, FHIR resource, sender id)
+
+
+@dataclass(frozen=True)
+class _Fact:
+    resource_id: str
+    topic: str
+    day: date
+    org_id: str
+    positive: bool | None
 
 
 def project_condition(
     session: Session, resource_id: str, resource: Mapping[str, Any], source_org_id: str | None
 ) -> bool:
     """Count a notifiable-disease report (法定传染病报告卡) once; True when it was counted."""
+    return resource_id in project_conditions(session, [(resource_id, resource, source_org_id)])
+
+
+def project_conditions(session: Session, reported: Sequence[Reported]) -> set[str]:
+    """Count notifiable-disease reports, each resource once, in order; the ids counted."""
     cfg = get_surveillance_settings()
-    topic = notifiable_topic(resource, cfg)
-    if topic is None:
-        return False
-    day = _local_day(resource.get("onsetDateTime"), cfg) or _local_day(
-        resource.get("recordedDate"), cfg
-    )
-    org = _fact_org(session, source_org_id)
-    if day is None or org is None:
-        return False
-    return _fact(session, "Condition", resource_id, "case", topic, day, org, None)
+    facts = []
+    for resource_id, resource, source_org_id in reported:
+        topic = notifiable_topic(resource, cfg)
+        if topic is None or source_org_id is None:
+            continue
+        day = _local_day(resource.get("onsetDateTime"), cfg) or _local_day(
+            resource.get("recordedDate"), cfg
+        )
+        if day is not None:
+            facts.append(_Fact(resource_id, topic, day, source_org_id, None))
+    return _count_facts(session, "Condition", "case", facts)
 
 
 def pathogen_result(
@@ -497,46 +529,66 @@ def project_observation(
     session: Session, resource_id: str, resource: Mapping[str, Any], source_org_id: str | None
 ) -> bool:
     """Count a pathogen test (positive or negative) once for the positivity series."""
+    return resource_id in project_observations(session, [(resource_id, resource, source_org_id)])
+
+
+def project_observations(session: Session, reported: Sequence[Reported]) -> set[str]:
+    """Count pathogen tests for the positivity series, each resource once; the ids counted."""
     cfg = get_surveillance_settings()
-    found = pathogen_result(resource, cfg)
-    if found is None:
-        return False
-    day = _local_day(resource.get("effectiveDateTime"), cfg) or _local_day(
-        resource.get("issued"), cfg
+    facts = []
+    for resource_id, resource, source_org_id in reported:
+        found = pathogen_result(resource, cfg)
+        if found is None or source_org_id is None:
+            continue
+        day = _local_day(resource.get("effectiveDateTime"), cfg) or _local_day(
+            resource.get("issued"), cfg
+        )
+        if day is not None:
+            facts.append(_Fact(resource_id, found[0], day, source_org_id, found[1]))
+    return _count_facts(session, "Observation", "lab", facts)
+
+
+def _fact_row(
+    resource_type: str, source: str, f: _Fact, org_code: str, area_code: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": new_id(), "resource_type": resource_type, "resource_id": f.resource_id,
+        "source": source, "topic": f.topic, "day": f.day, "org_code": org_code,
+        "area_code": area_code, "positive": f.positive, "created_at": now,
+    }  # fmt: skip
+
+
+def _count_facts(
+    session: Session, resource_type: str, source: str, facts: Sequence[_Fact]
+) -> set[str]:
+    """Store the facts of resources not seen before (an update does not count twice) and add
+    them to their series: one statement per table, however many facts."""
+    if not facts:
+        return set()
+    orgs = registry.organizations_by_ids(session, {f.org_id for f in facts})
+    first: dict[str, _Fact] = {}
+    for f in facts:
+        if f.org_id in orgs:
+            first.setdefault(f.resource_id, f)
+    areas = org_areas(session, [orgs[f.org_id] for f in first.values()])
+    now = utcnow()
+    rows = [
+        _fact_row(resource_type, source, f, orgs[f.org_id].code, areas[f.org_id].code, now)
+        for f in first.values()
+    ]
+    counted = repo.insert_case_facts(session, rows)
+    _add_many(
+        session,
+        [
+            (info, f.day, 1.0 if f.positive else 0.0, 1.0)
+            if source == "lab"
+            else (info, f.day, 1.0, None)
+            for f in first.values()
+            if f.resource_id in counted
+            for info in _area_series(source, f.topic, areas[f.org_id])
+        ],
     )
-    org = _fact_org(session, source_org_id)
-    if day is None or org is None:
-        return False
-    return _fact(session, "Observation", resource_id, "lab", found[0], day, org, found[1])
-
-
-def _fact(
-    session: Session,
-    resource_type: str,
-    resource_id: str,
-    source: str,
-    topic: str,
-    day: date,
-    org: Organization,
-    positive: bool | None,
-) -> bool:
-    area = org_area(session, org)
-    ins = repo.insert_for(session, CaseFact.__table__)
-    done = session.execute(
-        ins.values(
-            id=new_id(), resource_type=resource_type, resource_id=resource_id, source=source,
-            topic=topic, day=day, org_code=org.code, area_code=area.code, positive=positive,
-            created_at=utcnow(),
-        ).on_conflict_do_nothing(index_elements=["resource_id"]).returning(CaseFact.id)
-    ).scalar()  # fmt: skip
-    if done is None:
-        return False  # seen before: an update of the resource does not count twice
-    infos = _area_series(source, topic, area)
-    if source == "lab":
-        _add_to(session, infos, day, 1.0 if positive else 0.0, 1.0)
-    else:
-        _add_to(session, infos, day, 1.0)
-    return True
+    return counted
 
 
 # --- detector runs ------------------------------------------------------------
