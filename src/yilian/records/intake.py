@@ -79,9 +79,13 @@ class ItemResult:
 
 
 def default_workers() -> int:
-    """Validation workers beside the writer: one core for the writer, the rest validate."""
+    """Validation workers beside the writer: one per core.
+
+    The writer waits on the database and on the workers for part of its time, so a
+    worker per core keeps every core busy (measured on 2 cores: 2 workers beat 1).
+    """
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (usable or 1) - 1)
+    return max(1, usable or 1)
 
 
 def _parse(raw: bytes | str | dict[str, Any], source: str | None) -> ParsedBundle | YilianError:
