@@ -98,7 +98,7 @@ def import_(
         help="take each file's institution from its name: <code>.<anything>.json",
     ),
     workers: int | None = typer.Option(
-        None, "--workers", min=0, help="validation processes (default: cores - 1; 0: none)"
+        None, "--workers", min=0, help="validation processes (default: one per core; 0: none)"
     ),
 ) -> None:
     """Import transaction or batch Bundles as the institution's system would send them.
