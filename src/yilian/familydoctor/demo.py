@@ -37,6 +37,7 @@ from yilian.familydoctor.models import (
 )
 from yilian.familydoctor.rules import TeamRole, age_on, derived_categories
 from yilian.records import service as records
+from yilian.records.projectors import StoredResource
 from yilian.registry import service as registry
 from yilian.registry.schemas import PractitionerRoleFilter
 from yilian.security import repository as security_repo
@@ -51,6 +52,7 @@ PPV23_RATE = 0.35  # 001: 青浦 uptake below 40%
 CHECK_RATE = 0.55
 CRC_RATE = 0.25
 DECLARED = ("disabled", "special_family", "disabled_elderly")
+BACKFILL_BATCH = 2000  # Patients projected per call when the roster is filled afterwards
 
 
 def _u(person_id: str, salt: str) -> float:
@@ -64,13 +66,16 @@ def _backfill_roster(session: Session) -> int:
     if session.scalar(select(func.count()).select_from(Resident)):
         return 0
     n = 0
+    batch: list[StoredResource] = []
     for stored in records.iter_stored(session, "Patient"):
-        if stored.person_id is None:
-            continue
-        service.project_patient(session, stored)
-        n += 1
+        if stored.person_id is not None:
+            batch.append(stored)
+        if len(batch) >= BACKFILL_BATCH:
+            service.project_patients(session, batch)
+            n, batch = n + len(batch), []
+    service.project_patients(session, batch)
     session.flush()
-    return n
+    return n + len(batch)
 
 
 def _teams(session: Session) -> dict[str, list[Team]]:

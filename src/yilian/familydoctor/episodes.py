@@ -22,7 +22,7 @@ else the centre's only team.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -35,8 +35,8 @@ from yilian.db import new_id, utcnow
 from yilian.familydoctor import repository as repo
 from yilian.familydoctor import rules, service
 from yilian.familydoctor.config import get_familydoctor_settings
-from yilian.familydoctor.models import Contract, EpisodeIssue
-from yilian.kit.errors import Forbidden, NotFound
+from yilian.familydoctor.models import Contract, EpisodeIssue, Team
+from yilian.kit.errors import Forbidden
 from yilian.records.projectors import StoredResource
 from yilian.registry import service as registry
 from yilian.registry.models import Organization
@@ -84,16 +84,31 @@ def is_contract_episode(resource: Mapping[str, Any]) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class Episode:
+    """A contract episode to take in: whose it is, the resource, where it came from."""
+
+    person_id: str
+    resource: Mapping[str, Any]
+    source_ref: str  # EpisodeOfCare/<id>
+    sender_org_id: str | None
+
+
 def project_episode(session: Session, stored: StoredResource) -> None:
     """Projector: take a family-doctor contract episode in, or record why it was not."""
-    if stored.person_id and is_contract_episode(stored.resource):
-        take_in(
-            session,
-            person_id=stored.person_id,
-            resource=stored.resource,
-            source_ref=f"EpisodeOfCare/{stored.id}",
-            sender_org_id=stored.source_org_id,
-        )
+    project_episodes(session, [stored])
+
+
+def project_episodes(session: Session, stored: Sequence[StoredResource]) -> None:
+    """Projector: take a write's family-doctor contract episodes in, in order, or record why not."""
+    take_in_many(
+        session,
+        [
+            Episode(str(s.person_id), s.resource, f"EpisodeOfCare/{s.id}", s.source_org_id)
+            for s in stored
+            if s.person_id and is_contract_episode(s.resource)
+        ],
+    )
 
 
 def take_in(
@@ -105,33 +120,184 @@ def take_in(
     sender_org_id: str | None,
 ) -> Outcome:
     """Create, renew, update or end the contract an episode describes; never raise for it."""
+    return take_in_many(session, [Episode(person_id, resource, source_ref, sender_org_id)])[0]
+
+
+def take_in_many(session: Session, episodes: Sequence[Episode]) -> list[Outcome]:
+    """:func:`take_in` for many episodes: the same outcomes as one by one, in order.
+
+    What the batch reads is read once (:class:`_Lookups`) and what it writes is flushed
+    once, in one savepoint. If that flush fails (another transaction signed one of the
+    persons meanwhile), the batch is undone and taken again one episode at a time, so
+    that only the episode that lost the race becomes an issue.
+    """
+    if not episodes:
+        return []
+    look = _Lookups(session, episodes)
+    mark = audit.mark(session)
     try:
-        with session.begin_nested():
-            contract = _apply(session, person_id, resource, source_ref, sender_org_id)
-    except Refused as why:
-        return Outcome(issue=_issue(session, person_id, resource, source_ref, why))
-    except IntegrityError:  # another contract for the person was just written: same as above
-        race = Refused(ACTIVE_ELSEWHERE, f"person {person_id} was just signed by another team")
-        return Outcome(issue=_issue(session, person_id, resource, source_ref, race))
-    issue = repo.episode_issue(session, source_ref)
+        with session.begin_nested(), session.no_autoflush:
+            outcomes = [_take(look, e) for e in episodes]
+            session.flush()
+    except IntegrityError:  # another contract for a person was just written
+        audit.forget_since(session, mark)  # the savepoint undid what these entries record
+        if len(episodes) > 1:
+            return [take_in_many(session, [e])[0] for e in episodes]
+        (e,) = episodes
+        race = Refused(ACTIVE_ELSEWHERE, f"person {e.person_id} was just signed by another team")
+        issue = _issue(_Lookups(session, episodes), e, race)
+        session.flush([issue])
+        return [Outcome(issue=issue)]
+    return outcomes
+
+
+def _take(look: _Lookups, e: Episode) -> Outcome:
+    try:
+        contract = _apply(look, e)
+    except Refused as why:  # raised before anything was changed
+        return Outcome(issue=_issue(look, e, why))
+    issue = look.issues.get(e.source_ref)
     if issue is not None and issue.status == "open":
         issue.status = "resolved"
     return Outcome(contract=contract)
 
 
-def _apply(
-    session: Session,
-    person_id: str,
-    res: Mapping[str, Any],
-    source_ref: str,
-    sender_org_id: str | None,
-) -> Contract | None:
+class _Lookups:
+    """What a batch of episodes reads, fetched once, and kept current as the batch is decided.
+
+    The contracts and issues of the batch's sources and persons and their birth dates
+    come in one IN query each; organisations, practitioners, regions and teams are
+    fetched once per batch. A contract the batch creates or ends is entered here, so
+    each episode sees what the ones before it did (a term and its renewal in one batch).
+    """
+
+    def __init__(self, session: Session, episodes: Sequence[Episode]) -> None:
+        self.session = session
+        self.episodes = episodes
+        refs = {e.source_ref for e in episodes}
+        persons = {e.person_id for e in episodes}
+        self.by_source: dict[str, Contract] = {}
+        for c in repo.contracts_by_sources(session, refs):
+            self.by_source.setdefault(str(c.source_ref), c)
+        self._open = {c.person_id: c for c in repo.open_contracts(session, persons)}
+        self.issues = {i.source_ref: i for i in repo.episode_issues_by_sources(session, refs)}
+        self.births = service._birth_dates(session, persons)
+        self._orgs: dict[str, Organization | None] = {}
+        self._codes: dict[str, Organization | None] = {}
+        self._licences: dict[str, str | None] = {}
+        self._levels: dict[str, str] = {}
+        self._member_teams: dict[str, list[Team]] | None = None
+        self._centre_teams: dict[str, list[Team]] = {}
+        self._load_orgs(
+            {
+                str(ref["reference"]).split("/", 1)[1]
+                for e in episodes
+                for ref in _org_refs(e.resource)
+                if str(ref.get("reference") or "").startswith("Organization/")
+            }
+            | {e.sender_org_id for e in episodes if e.sender_org_id}
+        )
+
+    def open_contract(self, person_id: str) -> Contract | None:
+        """The person's active row (:func:`repo.open_contract`), as the batch left it."""
+        c = self._open.get(person_id)
+        return c if c is not None and c.status == rules.ContractStatus.active.value else None
+
+    def add(self, contract: Contract) -> None:
+        self.session.add(contract)
+        self.by_source[str(contract.source_ref)] = contract
+        if contract.status == rules.ContractStatus.active.value:
+            self._open[contract.person_id] = contract
+
+    def _load_orgs(self, ids: set[str]) -> None:
+        wanted = ids - self._orgs.keys()
+        if wanted:
+            found = registry.organizations_by_ids(self.session, wanted)
+            self._orgs.update({i: found.get(i) for i in wanted})
+
+    def org(self, organization_id: str) -> Organization:
+        """:func:`registry.get_organization`: the organisation, or NotFound."""
+        self._load_orgs({organization_id})
+        org = self._orgs[organization_id]
+        return org if org is not None else registry.get_organization(self.session, organization_id)
+
+    def org_of_ref(self, ref: Any) -> Organization | None:
+        """An organisation named by ``Organization/<id>`` or by its code identifier."""
+        if not isinstance(ref, Mapping):
+            return None
+        reference = ref.get("reference")
+        if isinstance(reference, str) and reference.startswith("Organization/"):
+            organization_id = reference.split("/", 1)[1]
+            self._load_orgs({organization_id})
+            return self._orgs[organization_id]
+        ident = ref.get("identifier")
+        if isinstance(ident, Mapping) and isinstance(ident.get("value"), str):
+            code = ident["value"]
+            if code not in self._codes:
+                self._codes[code] = registry.get_organization_by_code(self.session, code)
+            return self._codes[code]
+        return None
+
+    def practitioner_id(self, ref: Any) -> str | None:
+        if not isinstance(ref, Mapping):
+            return None
+        reference = ref.get("reference")
+        if isinstance(reference, str) and reference.startswith("Practitioner/"):
+            return reference.split("/", 1)[1]
+        ident = ref.get("identifier")
+        if isinstance(ident, Mapping) and isinstance(ident.get("value"), str):
+            licence = ident["value"]
+            if licence not in self._licences:
+                found = registry.list_practitioners(
+                    self.session, filters=PractitionerFilter(license_no=licence), limit=1
+                ).items
+                self._licences[licence] = found[0].id if found else None
+            return self._licences[licence]
+        return None
+
+    def team_of_practitioner(self, practitioner_id: str, places: list[str]) -> Team | None:
+        """:func:`repo.team_of_practitioner`, from one query for the batch's care managers."""
+        if self._member_teams is None:
+            ids = {self.practitioner_id(e.resource.get("careManager")) for e in self.episodes}
+            self._member_teams = {i: [] for i in ids if i}
+            for pid, team in repo.teams_of_practitioners(self.session, self._member_teams):
+                self._member_teams[pid].append(team)
+        teams = self._member_teams.get(practitioner_id)
+        if teams is None:
+            return repo.team_of_practitioner(self.session, practitioner_id, places)
+        return next((t for t in teams if t.organization_id in places), None)
+
+    def active_teams(self, centre_id: str) -> list[Team]:
+        if centre_id not in self._centre_teams:
+            self._centre_teams[centre_id] = [
+                t for t in repo.teams(self.session, centre_id) if t.active
+            ]
+        return self._centre_teams[centre_id]
+
+    def region_level(self, region_id: str) -> str:
+        if region_id not in self._levels:
+            region = registry.get_region(self.session, region_id)
+            self._levels[region_id] = str(getattr(region.level, "value", ""))
+        return self._levels[region_id]
+
+
+def _org_refs(res: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The organisation references of an episode: the managing one and the "1+1+1" ones."""
+    refs = [res.get("managingOrganization")]
+    refs += [
+        ext.get("valueReference") for ext in res.get("extension") or [] if isinstance(ext, Mapping)
+    ]
+    return [r for r in refs if isinstance(r, Mapping)]
+
+
+def _apply(look: _Lookups, e: Episode) -> Contract | None:
+    res = e.resource
     status = str(res.get("status") or "active")
-    existing = repo.contract_by_source(session, source_ref)
+    existing = look.by_source.get(e.source_ref)
     if status in _IGNORED:
         return existing
     if existing is not None:
-        return _update(session, existing, res, status)
+        return _update(look.session, existing, res, status)
     if status in _VOID:
         return None
     cfg = get_familydoctor_settings()
@@ -145,26 +311,26 @@ def _apply(
         end,
         today=service.today(),
         term_days=cfg.contract_term_days,
-        birth=service._birth_dates(session, [person_id]).get(person_id),
+        birth=look.births.get(e.person_id),
     )
     if problem:
         raise Refused(BAD_PERIOD, f"period: {problem[1]}")
-    centre, station = _centre(session, res.get("managingOrganization"), sender_org_id)
-    team_id, practitioner_id = _team(session, centre, station, res.get("careManager"))
-    district, city = _combination(session, res)
-    current = repo.open_contract(session, person_id)
+    centre, station = _centre(look, res.get("managingOrganization"), e.sender_org_id)
+    team_id, practitioner_id = _team(look, centre, station, res.get("careManager"))
+    district, city = _combination(look, res)
+    current = look.open_contract(e.person_id)
     if current is not None and current.end < start:
         if current.organization_id == centre.id and start - current.end <= RENEWAL_GAP:
             renewed_from: Contract | None = current  # the next term, on time or a bit late
         else:
-            service._take_over_expired(session, person_id, start)
+            service.expire(current)
             renewed_from = None
         current = None
     else:
         renewed_from = None
     contract = Contract(
         id=new_id(),
-        person_id=person_id,
+        person_id=e.person_id,
         organization_id=centre.id,
         station_id=station.id if station else None,
         team_id=team_id,
@@ -177,26 +343,24 @@ def _apply(
         status=rules.ContractStatus.active.value,
         categories=[],
         source="fhir",
-        source_ref=source_ref,
+        source_ref=e.source_ref,
         created_by="fhir",
     )
     if status == "finished":
         contract.status = rules.ContractStatus.ended.value
         contract.ended_reason = "finished (EpisodeOfCare)"
     if current is not None:
-        _fit_beside(session, current, contract, centre)
+        _fit_beside(look, current, contract, centre)
     elif renewed_from is not None and contract.status != rules.ContractStatus.ended.value:
         renewed_from.status = rules.ContractStatus.renewed.value
         contract.renewed_from_id = renewed_from.id
-        session.flush([renewed_from])
-    session.add(contract)
-    session.flush([contract])
+    look.add(contract)
     if contract.status != rules.ContractStatus.ended.value:
-        service._after_sign(session, None, contract)
+        service._after_sign(look.session, None, contract)
     return contract
 
 
-def _fit_beside(session: Session, current: Contract, new: Contract, centre: Organization) -> None:
+def _fit_beside(look: _Lookups, current: Contract, new: Contract, centre: Organization) -> None:
     """Place a new term next to the person's active contract, or refuse it with the reason."""
     ended = rules.ContractStatus.ended.value
     same_centre = current.organization_id == centre.id
@@ -211,7 +375,7 @@ def _fit_beside(session: Session, current: Contract, new: Contract, centre: Orga
             new.status, new.ended_reason = ended, "expired"
         return
     if not same_centre:
-        org = registry.get_organization(session, current.organization_id)
+        org = look.org(current.organization_id)
         raise Refused(
             ACTIVE_ELSEWHERE,
             f"person {current.person_id} already has an active contract with {org.name} "
@@ -222,7 +386,6 @@ def _fit_beside(session: Session, current: Contract, new: Contract, centre: Orga
         # The next term at the same centre (续约): the current one is superseded.
         current.status = rules.ContractStatus.renewed.value
         new.renewed_from_id = current.id
-        session.flush([current])
         return
     raise Refused(
         OVERLAP,
@@ -273,7 +436,6 @@ def _update(session: Session, contract: Contract, res: Mapping[str, Any], status
             raise Refused(BAD_PERIOD, f"period: {problem[1]}", contract.organization_id)
         contract.end = end
         _audit(session, contract, {"end": end.isoformat()})
-    session.flush([contract])
     return contract
 
 
@@ -290,33 +452,26 @@ def _audit(session: Session, contract: Contract, detail: dict[str, Any]) -> None
     )
 
 
-def _issue(
-    session: Session,
-    person_id: str,
-    resource: Mapping[str, Any],
-    source_ref: str,
-    why: Refused,
-) -> EpisodeIssue:
-    issue = repo.episode_issue(session, source_ref)
+def _issue(look: _Lookups, e: Episode, why: Refused) -> EpisodeIssue:
+    issue = look.issues.get(e.source_ref)
     if issue is None:
-        issue = EpisodeIssue(id=new_id(), source_ref=source_ref)
-        session.add(issue)
-    issue.person_id = person_id
+        issue = look.issues[e.source_ref] = EpisodeIssue(id=new_id(), source_ref=e.source_ref)
+        look.session.add(issue)
+    issue.person_id = e.person_id
     issue.organization_id = why.organization_id or issue.organization_id
     issue.reason_code = why.code
     issue.reason = why.reason[:500]
     issue.status = "open"
-    issue.resource = dict(resource)
-    session.flush([issue])
+    issue.resource = dict(e.resource)
     audit.record(
-        session,
+        look.session,
         None,
         action="create",
         resource_type="FamilyDoctorEpisodeIssue",
         resource_id=issue.id,
-        person_id=person_id,
+        person_id=e.person_id,
         outcome="failure",
-        detail={"source": source_ref, "reason": why.code},
+        detail={"source": e.source_ref, "reason": why.code},
     )
     return issue
 
@@ -337,65 +492,34 @@ def _date(value: Any) -> date | None:
         return None
 
 
-def _ref_org(session: Session, ref: Any) -> Organization | None:
-    """An organisation named by ``Organization/<id>`` or by its code identifier."""
-    if not isinstance(ref, Mapping):
-        return None
-    reference = ref.get("reference")
-    if isinstance(reference, str) and reference.startswith("Organization/"):
-        try:
-            return registry.get_organization(session, reference.split("/", 1)[1])
-        except NotFound:
-            return None
-    ident = ref.get("identifier")
-    if isinstance(ident, Mapping) and isinstance(ident.get("value"), str):
-        return registry.get_organization_by_code(session, ident["value"])
-    return None
-
-
 def _centre(
-    session: Session, ref: Any, sender_org_id: str | None
+    look: _Lookups, ref: Any, sender_org_id: str | None
 ) -> tuple[Organization, Organization | None]:
     """The community centre (and station) managing the contract: the named one or the sender."""
-    org = _ref_org(session, ref)
+    org = look.org_of_ref(ref)
     if org is None and sender_org_id:
-        org = registry.get_organization(session, sender_org_id)
+        org = look.org(sender_org_id)
     if org is None:
         raise Refused(NO_CENTRE, "managingOrganization names no organisation known here")
     kind = service._type(org)
     if kind in service.STATION_TYPES and org.parent_id:
-        return registry.get_organization(session, org.parent_id), org
+        return look.org(org.parent_id), org
     if kind not in service.CENTRE_TYPES:
         raise Refused(NO_CENTRE, f"{org.name} is not a community health centre or station", org.id)
     return org, None
 
 
-def _practitioner_id(session: Session, ref: Any) -> str | None:
-    if not isinstance(ref, Mapping):
-        return None
-    reference = ref.get("reference")
-    if isinstance(reference, str) and reference.startswith("Practitioner/"):
-        return reference.split("/", 1)[1]
-    ident = ref.get("identifier")
-    if isinstance(ident, Mapping) and isinstance(ident.get("value"), str):
-        found = registry.list_practitioners(
-            session, filters=PractitionerFilter(license_no=ident["value"]), limit=1
-        ).items
-        return found[0].id if found else None
-    return None
-
-
 def _team(
-    session: Session, centre: Organization, station: Organization | None, manager: Any
+    look: _Lookups, centre: Organization, station: Organization | None, manager: Any
 ) -> tuple[str, str | None]:
     """(team id, the care manager's practitioner id): the manager's team, else the only team."""
-    practitioner_id = _practitioner_id(session, manager)
+    practitioner_id = look.practitioner_id(manager)
     places = [centre.id] + ([station.id] if station else [])
     if practitioner_id:
-        team = repo.team_of_practitioner(session, practitioner_id, places)
+        team = look.team_of_practitioner(practitioner_id, places)
         if team is not None:
             return team.id, practitioner_id
-    teams = [t for t in repo.teams(session, centre.id) if t.active]
+    teams = look.active_teams(centre.id)
     if len(teams) == 1:
         return teams[0].id, practitioner_id
     who = "the care manager" if practitioner_id else "no care manager given, and"
@@ -407,7 +531,7 @@ def _team(
     )
 
 
-def _combination(session: Session, res: Mapping[str, Any]) -> tuple[str | None, str | None]:
+def _combination(look: _Lookups, res: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """The "1+1+1" district and city hospitals from the contract-combination extension."""
     district = city = None
     for ext in res.get("extension") or []:
@@ -415,11 +539,10 @@ def _combination(session: Session, res: Mapping[str, Any]) -> tuple[str | None, 
             CONTRACT_COMBINATION
         ):
             continue
-        org = _ref_org(session, ext.get("valueReference"))
+        org = look.org_of_ref(ext.get("valueReference"))
         if org is None or not service._type(org).endswith("hospital"):
             continue
-        level = str(getattr(registry.get_region(session, org.region_id).level, "value", ""))
-        if level in ("city", "province"):
+        if look.region_level(org.region_id) in ("city", "province"):
             city = city or org.id
         else:
             district = district or org.id
@@ -454,20 +577,15 @@ def replay(session: Session, principal: Principal) -> tuple[int, int]:
 
 
 def replay_open(session: Session, organization_id: str | None = None) -> tuple[int, int]:
-    """Re-run the open issues of one centre (or all): (taken in, still open)."""
-    org_id = organization_id
-    taken = still = 0
-    for issue in repo.episode_issues(session, status="open", organization_id=org_id):
-        if issue.person_id is None:
-            still += 1
-            continue
-        out = take_in(
-            session,
-            person_id=issue.person_id,
-            resource=issue.resource,
-            source_ref=issue.source_ref,
-            sender_org_id=issue.organization_id,
-        )
-        taken += out.contract is not None
-        still += out.contract is None
-    return taken, still
+    """Re-run the open issues of one centre (or all), oldest first: (taken in, still open)."""
+    issues = repo.episode_issues(session, status="open", organization_id=organization_id)
+    outcomes = take_in_many(
+        session,
+        [
+            Episode(i.person_id, i.resource, i.source_ref, i.organization_id)
+            for i in issues
+            if i.person_id is not None
+        ],
+    )
+    taken = sum(out.contract is not None for out in outcomes)
+    return taken, len(issues) - taken

@@ -72,14 +72,27 @@ def open_contract(session: Session, person_id: str) -> Contract | None:
     return session.scalars(stmt).first()
 
 
-def contract_by_source(session: Session, source_ref: str) -> Contract | None:
-    return session.scalars(select(Contract).where(Contract.source_ref == source_ref)).first()
+def open_contracts(session: Session, person_ids: Collection[str]) -> list[Contract]:
+    """:func:`open_contract` of many persons (at most one each: the partial unique index)."""
+    out: list[Contract] = []
+    for part in chunks(sorted(set(person_ids))):
+        stmt = select(Contract).where(Contract.person_id.in_(part), Contract.status == "active")
+        out.extend(session.scalars(stmt))
+    return out
 
 
-def episode_issue(session: Session, source_ref: str) -> EpisodeIssue | None:
-    return session.scalars(
-        select(EpisodeIssue).where(EpisodeIssue.source_ref == source_ref)
-    ).first()
+def contracts_by_sources(session: Session, source_refs: Collection[str]) -> list[Contract]:
+    out: list[Contract] = []
+    for part in chunks(sorted(set(source_refs))):
+        out.extend(session.scalars(select(Contract).where(Contract.source_ref.in_(part))))
+    return out
+
+
+def episode_issues_by_sources(session: Session, source_refs: Collection[str]) -> list[EpisodeIssue]:
+    out: list[EpisodeIssue] = []
+    for part in chunks(sorted(set(source_refs))):
+        out.extend(session.scalars(select(EpisodeIssue).where(EpisodeIssue.source_ref.in_(part))))
+    return out
 
 
 def episode_issues(
@@ -111,6 +124,26 @@ def team_of_practitioner(
         .order_by((TeamMember.role != "family_doctor"), Team.name)
     )
     return session.scalars(stmt).first()
+
+
+def teams_of_practitioners(
+    session: Session, practitioner_ids: Collection[str]
+) -> list[tuple[str, Team]]:
+    """(practitioner, team) of every team the practitioners are members of.
+
+    Each practitioner's teams come in :func:`team_of_practitioner`'s order (family doctor
+    first, then by team name), so the first one at a place is the team it would choose.
+    """
+    out: list[tuple[str, Team]] = []
+    for part in chunks(sorted(set(practitioner_ids))):
+        stmt = (
+            select(TeamMember.practitioner_id, Team)
+            .join(TeamMember, TeamMember.team_id == Team.id)
+            .where(TeamMember.practitioner_id.in_(part))
+            .order_by(TeamMember.practitioner_id, (TeamMember.role != "family_doctor"), Team.name)
+        )
+        out.extend((str(pid), team) for pid, team in session.execute(stmt).tuples())
+    return out
 
 
 def contracts_of(session: Session, person_id: str) -> list[Contract]:
@@ -209,10 +242,19 @@ def open_abnormal(session: Session, persons: Select[Any], since: date) -> list[A
     return list(session.execute(stmt).tuples())
 
 
-def abnormal_by_resource(session: Session, resource_id: str) -> AbnormalResult | None:
-    return session.scalars(
-        select(AbnormalResult).where(AbnormalResult.resource_id == resource_id)
-    ).first()
+def abnormal_by_resources(session: Session, resource_ids: Collection[str]) -> list[AbnormalResult]:
+    out: list[AbnormalResult] = []
+    for part in chunks(sorted(set(resource_ids))):
+        stmt = select(AbnormalResult).where(AbnormalResult.resource_id.in_(part))
+        out.extend(session.scalars(stmt))
+    return out
+
+
+def residents(session: Session, person_ids: Collection[str]) -> list[Resident]:
+    out: list[Resident] = []
+    for part in chunks(sorted(set(person_ids))):
+        out.extend(session.scalars(select(Resident).where(Resident.person_id.in_(part))))
+    return out
 
 
 def teams(session: Session, organization_id: str | None = None) -> list[Team]:

@@ -233,12 +233,13 @@ def _combination(session: Session, org_id: str | None, field_name: str) -> None:
 
 
 def _birth_dates(session: Session, person_ids: Collection[str]) -> dict[str, date | None]:
-    rows = session.execute(
-        select(Resident.person_id, Resident.birth_date).where(
-            Resident.person_id.in_(list(person_ids))
+    out: dict[str, date | None] = {}
+    for part in repo.chunks(sorted(set(person_ids))):
+        rows = session.execute(
+            select(Resident.person_id, Resident.birth_date).where(Resident.person_id.in_(part))
         )
-    )
-    return {p: b for p, b in rows}
+        out.update((p, b) for p, b in rows)
+    return out
 
 
 def _care_until(end: date) -> datetime:
@@ -325,9 +326,14 @@ def _take_over_expired(session: Session, person_id: str, start: date) -> None:
     """An 'active' row whose period ended before the new start is history: mark it ended."""
     current = repo.open_contract(session, person_id)
     if current is not None and current.end < start:
-        current.status = ContractStatus.ended.value
-        current.ended_reason = current.ended_reason or "expired"
+        expire(current)
         session.flush([current])
+
+
+def expire(contract: Contract) -> None:
+    """Mark an 'active' row whose period is over as ended (expired), keeping a reason it had."""
+    contract.status = ContractStatus.ended.value
+    contract.ended_reason = contract.ended_reason or "expired"
 
 
 def _no_active_elsewhere(session: Session, person_id: str, start: date, end: date) -> None:
@@ -387,10 +393,13 @@ def _after_sign(session: Session, principal: Principal | None, contract: Contrac
 def declare_categories(
     session: Session, person_id: str, categories: Iterable[str], *, source: str
 ) -> None:
+    wanted = set(categories)
+    if not wanted:
+        return  # an EpisodeOfCare contract declares none: no query per contract
     have = set(
         session.scalars(select(KeyPopulation.category).where(KeyPopulation.person_id == person_id))
     )
-    for cat in sorted(set(categories) - have):
+    for cat in sorted(wanted - have):
         session.add(KeyPopulation(person_id=person_id, category=cat, source=source))
     session.flush()
 
@@ -512,9 +521,30 @@ def _parse_date(value: Any) -> date | None:
 
 def project_patient(session: Session, stored: StoredResource) -> None:
     """Keep the roster row of the person a Patient resource describes (newest wins)."""
-    if not stored.person_id:
+    project_patients(session, [stored])
+
+
+def project_patients(session: Session, stored: Sequence[StoredResource]) -> None:
+    """Keep the roster rows of the persons Patient resources describe, in order (newest wins).
+
+    One query finds the rows already there and one flush writes the rest; a person
+    sent twice in the batch gets the second resource on top of the first, as one by one.
+    """
+    items = [s for s in stored if s.person_id]
+    if not items:
         return
-    res = stored.resource
+    rows = {r.person_id: r for r in repo.residents(session, {str(s.person_id) for s in items})}
+    for s in items:
+        pid = str(s.person_id)
+        row = rows.get(pid)
+        if row is None:
+            row = rows[pid] = Resident(person_id=pid)
+            session.add(row)
+        _fill_resident(session, row, s.resource)
+
+
+def _fill_resident(session: Session, row: Resident, res: dict[str, Any]) -> None:
+    """Take what a Patient resource says into a roster row; what it leaves out stays."""
     addresses = res.get("address") or []
     home = next((a for a in addresses if a.get("use") == "home"), addresses[0] if addresses else {})
     mobile = next(
@@ -527,10 +557,6 @@ def project_patient(session: Session, stored: StoredResource) -> None:
     )
     names = res.get("name") or [{}]
     name = names[0].get("text") or (names[0].get("family", "") + "".join(names[0].get("given", [])))
-    row = session.get(Resident, stored.person_id)
-    if row is None:
-        row = Resident(person_id=stored.person_id)
-        session.add(row)
     row.birth_date = _parse_date(res.get("birthDate")) or row.birth_date
     row.gender = res.get("gender") or row.gender
     row.street_region_id = street_of(session, home) or row.street_region_id
@@ -561,13 +587,27 @@ def _observation_facts(
 
 
 def project_observation(session: Session, stored: StoredResource) -> None:
-    """Write an abnormal result to act on; a corrected (now normal) result closes its item.
+    """Write an abnormal result to act on; a corrected (now normal) result closes its item."""
+    project_observations(session, [stored])
+
+
+def project_observations(session: Session, stored: Sequence[StoredResource]) -> None:
+    """Write abnormal results to act on; a corrected (now normal) result closes its item.
 
     Written for every person, contracted or not: the contract may come later, and the
     worklist shows only open items of contracted persons within the configured window.
+    One query finds the items of updated Observations; an Observation sent twice in the
+    batch is taken in order, as one by one.
     """
-    if not stored.person_id:
-        return
+    items = [s for s in stored if s.person_id]
+    updated = {f"Observation/{s.id}" for s in items if not s.created}
+    rows = {r.resource_id: r for r in repo.abnormal_by_resources(session, updated)}
+    for s in items:
+        _abnormal(session, s, rows)
+
+
+def _abnormal(session: Session, stored: StoredResource, rows: dict[str, AbnormalResult]) -> None:
+    """One Observation's abnormal item; ``rows`` holds the items of the batch so far."""
     res = stored.resource
     if res.get("status") in ("entered-in-error", "cancelled"):
         flag = None
@@ -576,7 +616,7 @@ def project_observation(session: Session, stored: StoredResource) -> None:
     ref = f"Observation/{stored.id}"
     if flag is None:
         if not stored.created:
-            existing = repo.abnormal_by_resource(session, ref)
+            existing = rows.get(ref)
             if existing is not None and existing.status == "open":
                 existing.status = "superseded"
         return
@@ -590,9 +630,11 @@ def project_observation(session: Session, stored: StoredResource) -> None:
         )
         or stored.last_updated.date()
     )
-    existing = None if stored.created else repo.abnormal_by_resource(session, ref)
-    row = existing or AbnormalResult(resource_id=ref, person_id=stored.person_id)
-    row.person_id = stored.person_id
+    existing = None if stored.created else rows.get(ref)
+    # The status is set here, not left to the column default: a later Observation of the
+    # batch reads it before the row is flushed.
+    row = existing or AbnormalResult(resource_id=ref, person_id=stored.person_id, status="open")
+    row.person_id = str(stored.person_id)
     row.source_org_id = stored.source_org_id
     row.code = str(codings[0].get("code") or "")[:64] or None
     row.display = (
@@ -604,6 +646,7 @@ def project_observation(session: Session, stored: StoredResource) -> None:
     row.effective_on = when
     if existing is None:
         session.add(row)
+        rows[ref] = row
 
 
 def act_on_abnormal(
