@@ -197,10 +197,12 @@ def _bulk(
         stats.sort_stats("cumulative").print_stats(profile)
         stats.sort_stats("tottime").print_stats(profile)
     engine.dispose()
+    writer = time.process_time() - cpu
     return {
         "bundles": done,
         "resources": resources,
-        "cpu": time.process_time() - cpu + _children_cpu() - children,
+        "writer_cpu": writer,
+        "cpu": writer + _children_cpu() - children,
         "sizes": sizes,
         "refused": refused,
     }
@@ -339,6 +341,11 @@ def main() -> None:
         f"the senders used {r['cpu']:.1f} CPU s ({r['resources'] / r['cpu']:.0f} resources "
         "per CPU s: less sensitive to other load on the machine)"
     )
+    if "writer_cpu" in r:
+        print(
+            f"the writer used {r['writer_cpu']:.1f} CPU s, the validation workers "
+            f"{r['cpu'] - r['writer_cpu']:.1f}"
+        )
     print(f"load average {os.getloadavg()[0]:.2f}")
     if r["analyzed"]:
         every = f"about {BULK_ANALYZE_EVERY} resources" if args.bulk else f"{ANALYZE_EVERY} bundles"

@@ -269,6 +269,27 @@ def _probabilistic_candidates(
 
 
 @dataclass(frozen=True)
+class PreparedPatient:
+    """What the index reads of a Patient body, worked out before the write (no database).
+
+    Validation workers of a bulk import prepare it, so that the writer does not.
+    """
+
+    identifiers: list[PatientIdentifier]
+    features: matching.Features
+    key_hashes: frozenset[str]
+
+
+def prepare_patient(patient: dict[str, Any], source_org_id: str | None) -> PreparedPatient:
+    """Identifiers (checked: raises for an invalid one), match features and blocking keys."""
+    identifiers = patient_identifiers(patient, source_org_id)
+    features = matching.features(match_record(patient, source_org_id))
+    return PreparedPatient(
+        identifiers, features, frozenset(_key_hashes(matching.blocking_keys(features)))
+    )
+
+
+@dataclass(frozen=True)
 class ArrivingPatient:
     """A Patient resource for the index: its stored body (``id`` set) and who sent it.
 
@@ -279,6 +300,8 @@ class ArrivingPatient:
     patient: dict[str, Any]
     source_org_id: str | None
     new_resource: bool = False
+    # prepare_patient(patient, source_org_id), when the caller has it already.
+    prepared: PreparedPatient | None = None
 
 
 @dataclass
@@ -365,8 +388,9 @@ def _arrival(n: int, item: ArrivingPatient) -> _Arrival:
     resource_id = patient.get("id")
     if not isinstance(resource_id, str) or not resource_id:
         raise ValueError(f"resolve_patient needs the stored Patient's id (item {n} has none)")
-    identifiers = patient_identifiers(patient, item.source_org_id)
-    features = matching.features(match_record(patient, item.source_org_id))
+    prepared = item.prepared or prepare_patient(patient, item.source_org_id)
+    identifiers = prepared.identifiers
+    features = replace(prepared.features, record_id=resource_id)
     return _Arrival(
         item=item,
         resource_id=resource_id,
@@ -377,7 +401,7 @@ def _arrival(n: int, item: ArrivingPatient) -> _Arrival:
             if i.kind in RELIABLE_KINDS
         ],
         features=features,
-        key_hashes=_key_hashes(matching.blocking_keys(features)),
+        key_hashes=set(prepared.key_hashes),
     )
 
 

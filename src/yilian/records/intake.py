@@ -47,12 +47,12 @@ from yilian.security.principal import Principal
 log = logging.getLogger("yilian.records.intake")
 
 # A group is written in one transaction once it holds this many resources (or bundles).
-GROUP_RESOURCES = 2000
+GROUP_RESOURCES = 1000
 GROUP_BUNDLES = 200
 # Bundles are sent to a worker in chunks of about this many bytes of JSON, and each
 # worker runs this many chunks ahead of the writer (bounded memory on a long import).
 CHUNK_BYTES = 256 * 1024
-AHEAD = 4
+AHEAD = 16
 
 
 @dataclass(frozen=True)

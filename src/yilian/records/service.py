@@ -90,6 +90,7 @@ class _Entry:
     tokens: set[tuple[str, str, str]] = field(default_factory=set)
     refs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     effective: datetime | None = None
+    mpi: patients.PreparedPatient | None = None  # a Patient's, for the master patient index
     # Set when written: the sender, and which bundle of a write (several bundles of a
     # bulk import can be written together) the entry belongs to.
     principal: Principal | None = None
@@ -308,7 +309,7 @@ def _check_entry(entry: _Entry, source_org_id: str | None) -> None:
     entry.effective = indexing.effective(entry.resource)
     if entry.resource_type == "Patient":
         try:
-            patients.patient_identifiers(entry.resource, source_org_id)
+            entry.mpi = patients.prepare_patient(entry.resource, source_org_id)
         except YilianError as exc:
             raise _relocate(exc, "Patient", entry.where) from None
         entry.warnings = [
@@ -464,7 +465,10 @@ def _link_persons(session: Session, entries: list[_Entry]) -> None:
         session,
         [
             patients.ArrivingPatient(
-                _stored_body(e.resource, e.id), e.source, new_resource=e.existing is None
+                _stored_body(e.resource, e.id),
+                e.source,
+                new_resource=e.existing is None,
+                prepared=e.mpi,
             )
             for e in arriving
         ],
@@ -790,6 +794,7 @@ class ParsedBundle:
 
     kind: str  # transaction | batch
     entries: list[_Entry | YilianError]
+    claimed: Claims | None = None  # claims(), worked out once with the parsing
 
     @property
     def size(self) -> int:
@@ -802,8 +807,8 @@ class ParsedBundle:
         second sees the first (a re-send updates, a conditional create finds it). None
         when the bundle cannot share a write: a batch.
         """
-        if self.kind != "transaction":
-            return None
+        if self.claimed is not None or self.kind != "transaction":
+            return self.claimed
         out = Claims()
         for e in self.entries:
             if not isinstance(e, _Entry):
@@ -823,6 +828,7 @@ class ParsedBundle:
                 if isinstance(ident, dict) and isinstance(ident.get("value"), str):
                     out.exact.add((e.resource_type, ident.get("system"), ident["value"]))
                     out.values.add((e.resource_type, ident["value"]))
+        self.claimed = out
         return out
 
 
@@ -866,9 +872,11 @@ def parse_bundle(bundle: Any, source: str | None) -> ParsedBundle:
             f"a bundle may have at most {MAX_BUNDLE_ENTRIES} entries", field="Bundle.entry"
         )
     if kind == "transaction":
-        return ParsedBundle(
+        parsed = ParsedBundle(
             kind, [_entry_from_bundle(raw, i, source) for i, raw in enumerate(raw_entries)]
         )
+        parsed.claims()  # here, in a bulk import's worker, not in the writer
+        return parsed
     entries: list[_Entry | YilianError] = []
     for i, raw in enumerate(raw_entries):
         try:
