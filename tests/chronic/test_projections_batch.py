@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, delete, event, select
+from sqlalchemy import Engine, Row, delete, select
 from sqlalchemy.orm import Session
 
 from tests.chronic.conftest import ICD10
+from tests.fixtures.statements import counting as _counting
 from yilian.chronic import projections, service
 from yilian.chronic.models import Enrolment
 from yilian.records import projectors
@@ -142,20 +142,6 @@ def test_known_pairs_are_skipped_as_one_by_one_skips_them(
     assert added == sum(service.enrol_from_condition(session, s, known) for s in write)
     assert _enrolments(session) == paged and known == paged_known
     assert not {(r.person_id, r.programme) for r in paged} & skipped
-
-
-@contextmanager
-def _counting(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def test_a_batch_takes_one_statement(

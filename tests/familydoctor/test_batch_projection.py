@@ -8,17 +8,18 @@ statements where one by one pays several per resource.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from tests.familydoctor.conftest import ADMIN
+from tests.fixtures.statements import counting
 from yilian.audit import service as audit
 from yilian.familydoctor import episodes, service
 from yilian.familydoctor.models import AbnormalResult, Contract, EpisodeIssue, Resident, Team
@@ -386,19 +387,9 @@ def test_registered_set_wise() -> None:
         assert ONE[rtype] not in table.get(rtype, []), rtype
 
 
-@contextmanager
-def _counted(session: Session) -> Iterator[list[str]]:
-    seen: list[str] = []
-    engine = session.get_bind()
-
-    def count(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+def _counted(session: Session) -> AbstractContextManager[list[str]]:
+    bind = session.get_bind()
+    return counting(bind if isinstance(bind, Engine) else bind.engine)
 
 
 # A batch of ~100 resources with 12 new contracts: the lookups of the batch (contracts,

@@ -6,14 +6,14 @@ import itertools
 import random
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from tests.fixtures.statements import counting as _counting
 from tests.patients.synthetic import dataset
 from yilian.kit import idcard
 from yilian.patients import service
@@ -289,20 +289,6 @@ def test_a_patient_without_id_fails_the_batch_before_any_change(session: Session
     with pytest.raises(ValueError, match=r"stored Patient's id \(item 1"):
         service.resolve_patients(session, items)
     assert session.execute(select(func.count()).select_from(Person)).scalar_one() == 0
-
-
-@contextmanager
-def _counting(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def test_fifty_new_patients_take_a_bounded_number_of_statements(

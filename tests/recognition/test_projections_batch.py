@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, delete, event, select
+from sqlalchemy import Engine, Row, delete, select
 from sqlalchemy.orm import Session
 
+from tests.fixtures.statements import counting as _counting
 from tests.recognition.conftest import LOINC, TAG
 from yilian.recognition import projections
 from yilian.recognition.models import IndexedResult
@@ -230,20 +229,6 @@ def test_within_a_batch_later_versions_and_reports_apply_in_order(session: Sessi
     for stored in batch:
         projections.index_result(session, stored)
     assert _index(session) == together
-
-
-@contextmanager
-def _counting(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def test_a_batch_takes_a_bounded_number_of_statements(session: Session, engine: Engine) -> None:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, Row, delete, event, select
+from sqlalchemy import Engine, Row, delete, select
 from sqlalchemy.orm import Session
 
+from tests.fixtures.statements import counting as _counting
 from tests.surveillance.conftest import Area
 from yilian.records import projectors
 from yilian.registry.models import Organization, Region
@@ -171,20 +171,6 @@ def test_a_report_sent_twice_counts_its_first_countable_version(
     assert street.first_day == date(2024, 3, 1)
     days = session.execute(select(Daily.day, Daily.count).where(Daily.series_id == street.id))
     assert sorted(tuple(d) for d in days) == [(date(2024, 3, 1), 1.0), (date(2024, 3, 5), 1.0)]
-
-
-@contextmanager
-def _counting(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def test_a_batch_takes_a_bounded_number_of_statements(
