@@ -8,6 +8,7 @@ rifampicin; coordinates VCF 761155 C T) and katG p.Ser315Thr (Group 1, isoniazid
 from __future__ import annotations
 
 import gzip
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.tb.conftest import vcf
+from yilian.audit.models import AuditEntry
 from yilian.tb import service
 from yilian.tb.catalogue import CatalogueFiles
 from yilian.tb.config import get_tb_settings
@@ -62,7 +64,7 @@ def _file(client: TestClient, h: dict[str, str], body: dict[str, Any]) -> dict[s
 
 
 def test_each_province_sees_its_strains_and_the_region_sees_all(
-    client: TestClient, auth_headers: Headers, ids: dict[str, str]
+    client: TestClient, auth_headers: Headers, ids: dict[str, str], session: Session
 ) -> None:
     spec_sh = auth_headers("specialist", organization_id=ids["lab_sh"])
     centre = auth_headers("cdc", organization_id=ids["centre"])
@@ -75,6 +77,13 @@ def test_each_province_sees_its_strains_and_the_region_sees_all(
         headers=spec_sh,
     )
     assert r.status_code == 403 and "tenant" in r.json()["error"]
+    session.rollback()  # the refusal is audited by security, kept on rollback
+    refused = session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.resource_type == "TbSample", AuditEntry.action == "access_denied"
+        )
+    ).all()
+    assert [json.loads(e.detail or "{}")["requested_action"] for e in refused] == ["create"]
     ah = _file(
         client,
         centre,

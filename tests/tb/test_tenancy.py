@@ -126,6 +126,17 @@ def test_an_anhui_user_cannot_read_a_shanghai_case_and_the_refusal_is_audited(
     assert {d["requested_action"] for d in denied} == {"read", "write"}
     assert all(d["basis"].startswith("tenant:") for d in denied)
     assert any(e.action == "read" and e.outcome == "allowed" for e in entries)
+    # The refused registration is in the chain too, decided by security like the rest.
+    (refused,) = session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.resource_type == "TbCase",
+            AuditEntry.action == "access_denied",
+            AuditEntry.person_id.is_(None),  # decided before the case (and its person) exists
+        )
+    )
+    detail = json.loads(refused.detail or "{}")
+    assert detail["requested_action"] == "create" and detail["basis"].startswith("tenant:")
+    assert refused.organization_id == orgs["ah_cdc"].id
 
 
 def test_transfer_pending_then_acknowledged_moves_the_tenant_and_keeps_one_timeline(

@@ -99,6 +99,33 @@ def require_tenant(session: Session, principal: Principal) -> Tenant:
     return tenant
 
 
+def require_within_tenant(
+    session: Session,
+    principal: Principal,
+    *,
+    resource_tenant: Tenant,
+    action: str,
+    purpose: str,
+    resource_type: str,
+) -> None:
+    """Before a province's record exists (a case registered, a sample filed): decide, audited.
+
+    The record will belong to ``resource_tenant``; a caller whose tenant does not
+    cover it is refused and the refusal kept in the audit chain, as any other.
+    """
+    decision = decide(
+        session,
+        principal,
+        person_id=None,
+        action=action,
+        purpose=purpose,
+        resource_type=resource_type,
+        resource_tenant=resource_tenant,
+    )
+    if not decision.allowed:
+        raise Forbidden(f"no access to this record: {decision.basis}")
+
+
 def decide(
     session: Session,
     principal: Principal,

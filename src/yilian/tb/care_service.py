@@ -33,7 +33,7 @@ from yilian.registry.models import Organization
 from yilian.security import access
 from yilian.security import service as security
 from yilian.security.principal import Principal, Role
-from yilian.security.rules import Place
+from yilian.security.rules import Place, Tenant
 from yilian.tb import care_repository as repo
 from yilian.tb import care_rules as rules
 from yilian.tb import tenancy
@@ -194,12 +194,14 @@ def create_case(
         raise Unprocessable("intensive_days exceeds total_days", field="intensive_days")
     org = _org(session, data.organization_id, "organization_id")
     place = security.place_of(session, org)
-    if principal is not None and not access.require_tenant(session, principal).covers(
-        place.province_region_id
-    ):
-        raise Forbidden(
-            f"tenant: {org.name} is in {place.province or 'no province'}; "
-            "cases are registered in the caller's own province"
+    if principal is not None:  # cases are registered in the caller's own province
+        access.require_within_tenant(
+            session,
+            principal,
+            resource_tenant=Tenant(place.province_region_id, place.province),
+            action="create",
+            purpose=tenancy.purpose_of(principal),
+            resource_type="TbCase",
         )
     existing = repo.open_case_of(session, person_id)
     if existing is not None:

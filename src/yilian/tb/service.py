@@ -26,6 +26,7 @@ from yilian.registry.rules import OrganizationType, RegionLevel
 from yilian.registry.schemas import OrganizationFilter
 from yilian.security import access
 from yilian.security.principal import Principal, Role
+from yilian.security.rules import Tenant
 from yilian.tb import clusters, mask, predict, tenancy, vcf
 from yilian.tb import repository as repo
 from yilian.tb.catalogue import (
@@ -221,7 +222,6 @@ def _place(session: Session, principal: Principal, data: SampleCreate) -> Place:
         )
     if principal.role is Role.doctor and org_id != principal.organization_id:
         raise Forbidden("a doctor files samples for their own organization only")
-    tenant = access.require_tenant(session, principal)
     try:
         org = registry.get_organization(session, org_id)
     except NotFound as exc:
@@ -247,12 +247,15 @@ def _place(session: Session, principal: Principal, data: SampleCreate) -> Place:
             "the sample's province is unknown: give province or an institution with a region",
             field="province",
         )
-    if not tenant.covers(province.id):
-        raise Forbidden(
-            f"tenant: a sample of {province.name} is filed in {province.name}'s tenant "
-            f"(the caller acts for {tenant.province}; the region's coordination centre files "
-            "for any province)"
-        )
+    # A sample is filed in its province's tenant; the region's centre files for any.
+    access.require_within_tenant(
+        session,
+        principal,
+        resource_tenant=Tenant(province.id, province.name),
+        action="create",
+        purpose=tenancy.purpose_of(principal),
+        resource_type="TbSample",
+    )
     return Place(org, province, province.name, data.city or city)
 
 
