@@ -293,3 +293,21 @@ def test_a_bulk_import_of_a_synthetic_region_matches_one_request_per_bundle(
     assert sum(bulk_counts.values()) == sum(r.resources for r in results) > 100
     assert bulk_counts == ref_counts
     assert bulk_persons == ref_persons
+
+
+def test_the_collector_runs_less_often_during_an_import_and_as_before_after_it(
+    engine: Engine, org: Organization
+) -> None:
+    import gc
+
+    before = gc.get_threshold()
+    seen = [
+        gc.get_threshold()[0]
+        for _ in intake.import_bundles(
+            make_sessionmaker(engine),
+            [intake.Item(_system(org), visit_bundle()) for _ in range(2)],
+            workers=0,
+        )
+    ]
+    assert seen == [intake.GC_THRESHOLD] * 2
+    assert gc.get_threshold() == before

@@ -23,6 +23,7 @@ sent it. Results come back in input order, one per bundle.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -30,6 +31,7 @@ import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 from typing import Any
@@ -53,6 +55,8 @@ GROUP_BUNDLES = 200
 # worker runs this many chunks ahead of the writer (bounded memory on a long import).
 CHUNK_BYTES = 256 * 1024
 AHEAD = 16
+# Allocations between two young-generation collections during an import (default 700).
+GC_THRESHOLD = 50_000
 
 
 @dataclass(frozen=True)
@@ -263,6 +267,33 @@ def import_bundles(
     ``workers`` validation processes run ahead of the writer (``default_workers()``
     when None; 0 validates in this process).
     """
+    with _fewer_collections():
+        yield from _import(factory, items, workers, group_resources)
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while bundles stream through.
+
+    An import allocates millions of short-lived objects (parsed resources, the workers'
+    results as they are unpickled, rows), nearly none in reference cycles; at the default
+    threshold the collector ran every 700 allocations and took about four fifths of the
+    time spent unpickling the workers' results. Workers fork with the same setting.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+def _import(
+    factory: sessionmaker[Session],
+    items: Iterable[Item],
+    workers: int | None,
+    group_resources: int,
+) -> Iterator[ItemResult]:
     group: list[tuple[Item, ParsedBundle]] = []
     pending: list[ItemResult | None] = []  # refused before writing, in order with the group
     held = 0
