@@ -42,7 +42,7 @@ from yilian.records import intake
 from yilian.records import service as records
 from yilian.records.projectors import registered, unregister
 from yilian.registry import service as registry
-from yilian.security.principal import Principal, Role
+from yilian.security.principal import Principal, institution_system
 from yilian.synth.demo import generate_demo, iter_demo_bundles
 from yilian.synth.load import read_registry
 
@@ -61,13 +61,7 @@ def machine() -> str:
 
 
 def _system(code: str, organization_id: str) -> Principal:
-    return Principal(
-        subject=f"bench-his-{code}",
-        name=f"{code} HIS",
-        role=Role.system,
-        organization_id=organization_id,
-        kind="client",
-    )
+    return institution_system(code, organization_id, via="bench")
 
 
 ANALYZE_EVERY = 50  # bundles

@@ -24,7 +24,7 @@ from yilian.registry import service as registry
 from yilian.registry.models import Organization
 from yilian.security import repository as security_repo
 from yilian.security import service as security
-from yilian.security.principal import Principal, Role
+from yilian.security.principal import Principal, Role, institution_system
 from yilian.synth.demo import DEMO_RESIDENTS, DEMO_SEED, generate_demo, iter_demo_bundles
 from yilian.synth.generate import Progress
 from yilian.synth.load import read_registry
@@ -98,13 +98,7 @@ def _accounts(session: Session, organization_ids: dict[str, str]) -> list[str]:
 
 def _institution_system(code: str, organization_id: str) -> Principal:
     """The principal an institution's HIS uses when it pushes its bundles."""
-    return Principal(
-        subject=f"demo-his-{code}",
-        name=f"{code} HIS",
-        role=Role.system,
-        organization_id=organization_id,
-        kind="client",
-    )
+    return institution_system(code, organization_id, via="demo")
 
 
 def ingest(

@@ -17,7 +17,7 @@ from yilian.config import get_settings
 from yilian.db import make_engine, make_sessionmaker, session_scope
 from yilian.records import intake
 from yilian.registry import service as registry
-from yilian.security.principal import Principal, Role
+from yilian.security.principal import Principal, institution_system
 
 fhir = typer.Typer(
     help="The FHIR exchange: bulk import of bundles (批量导入).", no_args_is_help=True
@@ -75,13 +75,7 @@ def _bundles(path: Path) -> Iterator[tuple[str, bytes]]:
 
 def _sender(code: str, organization_id: str) -> Principal:
     """The institution's own system, as whom its bundles are written and audited."""
-    return Principal(
-        subject=f"import-{code}",
-        name=f"{code} 批量导入",
-        role=Role.system,
-        organization_id=organization_id,
-        kind="client",
-    )
+    return institution_system(code, organization_id, via="import")
 
 
 @fhir.command("import")

@@ -37,3 +37,18 @@ class Principal:
 
     def has_role(self, *roles: Role) -> bool:
         return self.role in roles
+
+
+def institution_system(code: str, organization_id: str, *, via: str) -> Principal:
+    """An institution's own system (its HIS) sending its records, as the audit names it.
+
+    ``via`` says which channel sends for it (``import``, ``demo``, ``bench``): the
+    subject is ``<via>-<code>``.
+    """
+    return Principal(
+        subject=f"{via}-{code}",
+        name=f"{code} HIS ({via})",
+        role=Role.system,
+        organization_id=organization_id,
+        kind="client",
+    )
