@@ -311,3 +311,29 @@ def test_the_collector_runs_less_often_during_an_import_and_as_before_after_it(
     ]
     assert seen == [intake.GC_THRESHOLD] * 2
     assert gc.get_threshold() == before
+
+
+def test_a_bug_met_while_validating_costs_that_bundle_only(
+    engine: Engine, session: Session, org: Organization, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = records.parse_bundle
+
+    def flaky(bundle: dict[str, object], source: str | None) -> records.ParsedBundle:
+        if bundle.get("id") == "bad":
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(bundle, source)
+
+    monkeypatch.setattr(records, "parse_bundle", flaky)
+    bad = {**visit_bundle(), "id": "bad"}
+    results = list(
+        intake.import_bundles(
+            make_sessionmaker(engine),
+            [intake.Item(_system(org), b) for b in (visit_bundle(), bad, visit_bundle())],
+            workers=0,
+        )
+    )
+    assert [r.ok for r in results] == [True, False, True]
+    error = results[1].error
+    assert error is not None and error.status_code == 500
+    assert "recursion" not in error.message
+    assert _count(session) == 8

@@ -99,10 +99,19 @@ def _parse(raw: bytes | str | dict[str, Any], source: str | None) -> ParsedBundl
         bundle = orjson.loads(raw if isinstance(raw, bytes | str) else orjson.dumps(raw))
     except orjson.JSONDecodeError as exc:
         return BadRequest(f"the bundle is not valid JSON: {exc}")
+    except orjson.JSONEncodeError as exc:
+        return BadRequest(f"the bundle cannot be read as JSON: {exc}")
     try:
         return records.parse_bundle(bundle, source)
     except YilianError as exc:
         return exc
+    except Exception:  # a bug must cost this bundle, not the import
+        log.exception("a bundle could not be validated")
+        return YilianError(
+            "the bundle could not be validated because of a server error; it was not "
+            "written and can be sent again (the server log has the details)",
+            status_code=500,
+        )
 
 
 def _parse_chunk(
