@@ -182,8 +182,8 @@ def _together(group: list[tuple[Item, ParsedBundle]]) -> list[list[tuple[Item, P
     """The group cut into runs of bundles that can be written in one go.
 
     A run ends before a bundle that claims a resource an earlier bundle of the run
-    claims (the same resource sent twice: the second must see the first); batches and
-    conditional creates stand alone.
+    claims (the same resource sent twice, or looked for by a conditional create: the
+    second must see the first); a batch stands alone.
     """
     runs: list[list[tuple[Item, ParsedBundle]]] = []
     claimed = Claims()
