@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
@@ -69,6 +69,17 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+T = TypeVar("T")
+# Values per IN list: well below SQLite's and PostgreSQL's limits on bound parameters.
+IN_LIST_SIZE = 1000
+
+
+def chunks(items: Sequence[T], size: int = IN_LIST_SIZE) -> Iterator[Sequence[T]]:
+    """``items`` in consecutive slices of at most ``size``: one IN list per statement."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 class IdMixin:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from datetime import date
 from typing import Any, cast
 
@@ -14,17 +14,12 @@ from sqlalchemy.orm import Session
 
 from yilian.chronic.models import Enrolment, Followup, ReferralSuggestion
 from yilian.chronic.rules import CONTROLLED, UNCONTROLLED
-from yilian.db import new_id, utcnow
+from yilian.db import chunks, new_id, utcnow
 
 _ENROLMENTS = cast(Table, Enrolment.__table__)
 
 # Bound parameters per statement stay well under SQLite's and PostgreSQL's limits.
 CHUNK = 5_000
-
-
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), CHUNK):
-        yield items[i : i + CHUNK]
 
 
 def insert_enrolments(session: Session, rows: Sequence[dict[str, Any]]) -> int:
@@ -111,7 +106,7 @@ def due(session: Session, person_ids: Collection[str] | None, until: date) -> li
         return [(a, b, c, d) for a, b, c, d in session.execute(base.order_by(Enrolment.next_due))]
     ids = sorted(set(person_ids))
     out: list[DueRow] = []
-    for part in _chunks(ids):
+    for part in chunks(ids, CHUNK):
         out.extend(
             (a, b, c, d)
             for a, b, c, d in session.execute(base.where(Enrolment.person_id.in_(part)))
@@ -123,7 +118,7 @@ def due(session: Session, person_ids: Collection[str] | None, until: date) -> li
 def programmes_of(session: Session, person_ids: Collection[str]) -> list[tuple[str, str]]:
     ids = sorted(set(person_ids))
     out: list[tuple[str, str]] = []
-    for part in _chunks(ids):
+    for part in chunks(ids, CHUNK):
         stmt = select(Enrolment.person_id, Enrolment.programme).where(
             Enrolment.status == "active", Enrolment.person_id.in_(part)
         )

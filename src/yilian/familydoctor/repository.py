@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection
 from datetime import date
 from typing import Any
 
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
+from yilian.db import chunks
 from yilian.familydoctor.models import (
     AbnormalResult,
     Contract,
@@ -26,11 +27,6 @@ from yilian.familydoctor.models import (
 
 CHUNK = 5000
 CURRENT = ("active", "renewed")
-
-
-def chunks(ids: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
-    for i in range(0, len(ids), size):
-        yield ids[i : i + size]
 
 
 def current_on(on: date) -> Any:
@@ -75,7 +71,7 @@ def open_contract(session: Session, person_id: str) -> Contract | None:
 def open_contracts(session: Session, person_ids: Collection[str]) -> list[Contract]:
     """:func:`open_contract` of many persons (at most one each: the partial unique index)."""
     out: list[Contract] = []
-    for part in chunks(sorted(set(person_ids))):
+    for part in chunks(sorted(set(person_ids)), CHUNK):
         stmt = select(Contract).where(Contract.person_id.in_(part), Contract.status == "active")
         out.extend(session.scalars(stmt))
     return out
@@ -83,14 +79,14 @@ def open_contracts(session: Session, person_ids: Collection[str]) -> list[Contra
 
 def contracts_by_sources(session: Session, source_refs: Collection[str]) -> list[Contract]:
     out: list[Contract] = []
-    for part in chunks(sorted(set(source_refs))):
+    for part in chunks(sorted(set(source_refs)), CHUNK):
         out.extend(session.scalars(select(Contract).where(Contract.source_ref.in_(part))))
     return out
 
 
 def episode_issues_by_sources(session: Session, source_refs: Collection[str]) -> list[EpisodeIssue]:
     out: list[EpisodeIssue] = []
-    for part in chunks(sorted(set(source_refs))):
+    for part in chunks(sorted(set(source_refs)), CHUNK):
         out.extend(session.scalars(select(EpisodeIssue).where(EpisodeIssue.source_ref.in_(part))))
     return out
 
@@ -135,7 +131,7 @@ def teams_of_practitioners(
     first, then by team name), so the first one at a place is the team it would choose.
     """
     out: list[tuple[str, Team]] = []
-    for part in chunks(sorted(set(practitioner_ids))):
+    for part in chunks(sorted(set(practitioner_ids)), CHUNK):
         stmt = (
             select(TeamMember.practitioner_id, Team)
             .join(TeamMember, TeamMember.team_id == Team.id)
@@ -244,7 +240,7 @@ def open_abnormal(session: Session, persons: Select[Any], since: date) -> list[A
 
 def abnormal_by_resources(session: Session, resource_ids: Collection[str]) -> list[AbnormalResult]:
     out: list[AbnormalResult] = []
-    for part in chunks(sorted(set(resource_ids))):
+    for part in chunks(sorted(set(resource_ids)), CHUNK):
         stmt = select(AbnormalResult).where(AbnormalResult.resource_id.in_(part))
         out.extend(session.scalars(stmt))
     return out
@@ -252,7 +248,7 @@ def abnormal_by_resources(session: Session, resource_ids: Collection[str]) -> li
 
 def residents(session: Session, person_ids: Collection[str]) -> list[Resident]:
     out: list[Resident] = []
-    for part in chunks(sorted(set(person_ids))):
+    for part in chunks(sorted(set(person_ids)), CHUNK):
         out.extend(session.scalars(select(Resident).where(Resident.person_id.in_(part))))
     return out
 
@@ -294,7 +290,7 @@ def declared_key_persons(session: Session) -> set[str]:
 
 def key_categories(session: Session, person_ids: Collection[str]) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
-    for part in chunks(sorted(set(person_ids))):
+    for part in chunks(sorted(set(person_ids)), CHUNK):
         stmt = select(KeyPopulation.person_id, KeyPopulation.category).where(
             KeyPopulation.person_id.in_(part)
         )
@@ -331,7 +327,7 @@ def existing_reminder_keys(
     session: Session, person_ids: Collection[str], since: date
 ) -> set[tuple[str, str, date]]:
     out: set[tuple[str, str, date]] = set()
-    for part in chunks(sorted(set(person_ids))):
+    for part in chunks(sorted(set(person_ids)), CHUNK):
         stmt = select(Reminder.person_id, Reminder.kind, Reminder.due_date).where(
             Reminder.person_id.in_(part)
         )

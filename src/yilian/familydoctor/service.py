@@ -234,7 +234,7 @@ def _combination(session: Session, org_id: str | None, field_name: str) -> None:
 
 def _birth_dates(session: Session, person_ids: Collection[str]) -> dict[str, date | None]:
     out: dict[str, date | None] = {}
-    for part in repo.chunks(sorted(set(person_ids))):
+    for part in repo.chunks(sorted(set(person_ids)), repo.CHUNK):
         rows = session.execute(
             select(Resident.person_id, Resident.birth_date).where(Resident.person_id.in_(part))
         )

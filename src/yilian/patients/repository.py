@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
+from yilian.db import chunks
 from yilian.patients.models import (
     REVIEW_OPEN,
     MatchReview,
@@ -27,13 +28,6 @@ _REVIEWS: Table = MatchReview.__table__  # type: ignore[assignment]
 
 # A merge chain longer than this is a loop or corruption, not history.
 MAX_MERGE_DEPTH = 20
-# Values per IN list: well below SQLite's and PostgreSQL's limits on bound parameters.
-_IN_CHUNK = 1000
-
-
-def _chunks(values: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(values), _IN_CHUNK):
-        yield values[start : start + _IN_CHUNK]
 
 
 def record_by_resource(session: Session, resource_id: str) -> PersonRecord | None:
@@ -71,7 +65,7 @@ def persons_by_identifier(session: Session, pairs: Iterable[tuple[str, str]]) ->
     # costs more to build than to run). Pairs that only cross-match are dropped below.
     kinds = sorted({k for k, _h in wanted})
     found: dict[str, str] = {}
-    for part in _chunks(sorted({h for _k, h in wanted})):
+    for part in chunks(sorted({h for _k, h in wanted})):
         stmt = select(
             PersonIdentifier.kind, PersonIdentifier.value_hash, PersonIdentifier.person_id
         ).where(PersonIdentifier.kind.in_(kinds), PersonIdentifier.value_hash.in_(part))
@@ -86,7 +80,7 @@ def identifier_hashes(
 ) -> dict[str, set[tuple[str, str]]]:
     """Person id → the (kind, hash) pairs it holds, for persons holding any."""
     found: dict[str, set[tuple[str, str]]] = {}
-    for part in _chunks(sorted(set(person_ids))):
+    for part in chunks(sorted(set(person_ids))):
         stmt = select(
             PersonIdentifier.person_id, PersonIdentifier.kind, PersonIdentifier.value_hash
         ).where(PersonIdentifier.person_id.in_(part))
@@ -103,7 +97,7 @@ def identifiers_of(session: Session, person_id: str) -> list[PersonIdentifier]:
 def blocking_key_hashes(session: Session, person_ids: Iterable[str]) -> dict[str, set[str]]:
     """Person id → the blocking-key hashes it holds, for persons holding any."""
     found: dict[str, set[str]] = {}
-    for part in _chunks(sorted(set(person_ids))):
+    for part in chunks(sorted(set(person_ids))):
         stmt = select(PersonBlockingKey.person_id, PersonBlockingKey.key_hash).where(
             PersonBlockingKey.person_id.in_(part)
         )
@@ -115,7 +109,7 @@ def blocking_key_hashes(session: Session, person_ids: Iterable[str]) -> dict[str
 def persons_by_blocking_keys(session: Session, key_hashes: Iterable[str]) -> dict[str, set[str]]:
     """Key hash → the persons holding it, for the keys some person holds."""
     found: dict[str, set[str]] = {}
-    for part in _chunks(sorted(set(key_hashes))):
+    for part in chunks(sorted(set(key_hashes))):
         stmt = select(PersonBlockingKey.key_hash, PersonBlockingKey.person_id).where(
             PersonBlockingKey.key_hash.in_(part)
         )
@@ -143,7 +137,7 @@ def survivors(session: Session, person_ids: Iterable[str]) -> dict[str, str]:
     todo = set(now)
     for _ in range(MAX_MERGE_DEPTH):
         moved: dict[str, str] = {}
-        for part in _chunks(sorted(todo)):
+        for part in chunks(sorted(todo)):
             stmt = select(Person.id, Person.merged_into).where(
                 Person.id.in_(part), Person.merged_into.is_not(None)
             )

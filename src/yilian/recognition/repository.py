@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from yilian.db import chunks
 from yilian.recognition.models import (
     Catalogue,
     CatalogueItem,
@@ -35,11 +36,6 @@ _RESULTS: Table = IndexedResult.__table__  # type: ignore[assignment]
 
 # Bound parameters per statement stay well under SQLite's and PostgreSQL's limits.
 CHUNK = 5_000
-
-
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), CHUNK):
-        yield items[i : i + CHUNK]
 
 
 def code_mappings(session: Session) -> list[CodeMapping]:
@@ -280,7 +276,7 @@ def links_of(
 ) -> dict[str, Link]:
     """Resource id → the report link of its index rows, for those that have rows."""
     out: dict[str, Link] = {}
-    for part in _chunks(sorted(set(resource_ids))):
+    for part in chunks(sorted(set(resource_ids)), CHUNK):
         rows = session.execute(
             select(
                 IndexedResult.resource_id, IndexedResult.report_id, IndexedResult.hr_marked
@@ -295,7 +291,7 @@ def links_of(
 
 
 def delete_results_of(session: Session, resource_type: str, resource_ids: Collection[str]) -> None:
-    for part in _chunks(sorted(set(resource_ids))):
+    for part in chunks(sorted(set(resource_ids)), CHUNK):
         session.execute(
             delete(IndexedResult)
             .where(

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from yilian.db import chunks
 from yilian.records.models import FhirResource, FhirToken
 
 _R: Table = FhirResource.__table__  # type: ignore[assignment]
@@ -55,11 +56,6 @@ _CURRENT_COLUMNS = (
 )
 
 
-def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(items), CHUNK):
-        yield items[i : i + CHUNK]
-
-
 def _pairs_in(first: Any, second: Any, pairs: Iterable[tuple[str, str]]) -> ColumnElement[bool]:
     """``(first, second) IN pairs`` as ``first = a AND second IN (...) OR ...``, per ``first``.
 
@@ -86,7 +82,7 @@ def current_by_ids(
 ) -> dict[tuple[str, str], Current]:
     wanted = sorted(set(keys))
     found: dict[tuple[str, str], Current] = {}
-    for part in _chunks(wanted):
+    for part in chunks(wanted, CHUNK):
         stmt = select(*_CURRENT_COLUMNS).where(
             _pairs_in(FhirResource.resource_type, FhirResource.id, part)
         )
@@ -110,7 +106,7 @@ def current_by_business_ids(
     source = func.coalesce(FhirResource.source_org_id, literal_column("''"))
     for src, pairs in sorted(by_source.items()):
         types = sorted({t for t, _k in pairs})
-        for part in _chunks(sorted({k for _t, k in pairs})):
+        for part in chunks(sorted({k for _t, k in pairs}), CHUNK):
             stmt = select(*_CURRENT_COLUMNS).where(
                 FhirResource.resource_type.in_(types),
                 source == src,
@@ -127,7 +123,7 @@ def persons_of_patients(session: Session, patient_ids: Iterable[str]) -> dict[st
     """Patient resource id → person id, for the Patients that exist."""
     wanted = sorted(set(patient_ids))
     found: dict[str, str | None] = {}
-    for part in _chunks(wanted):
+    for part in chunks(wanted, CHUNK):
         stmt = select(FhirResource.id, FhirResource.person_id).where(
             FhirResource.resource_type == "Patient", FhirResource.id.in_(part)
         )
@@ -178,7 +174,7 @@ def update_resources(session: Session, rows: list[dict[str, Any]]) -> int:
 def replace_tokens(
     session: Session, replaced: list[tuple[str, str]], rows: list[dict[str, Any]]
 ) -> None:
-    for part in _chunks(replaced):
+    for part in chunks(replaced, CHUNK):
         session.execute(delete(_T).where(_pairs_in(_T.c.resource_type, _T.c.resource_id, part)))
     _insert_many(session, _T, rows)
 
@@ -197,7 +193,7 @@ def token_holders(
     types = sorted({t for t, _c in wanted})
     found: list[tuple[str, str, Current]] = []
     sqlite = session.get_bind().dialect.name == "sqlite"
-    for part in _chunks(sorted({c for _t, c in wanted})):
+    for part in chunks(sorted({c for _t, c in wanted}), CHUNK):
         match: ColumnElement[bool]
         if sqlite:
             # Without statistics SQLite prefers the primary key (resource_type only) and
@@ -269,7 +265,7 @@ def search(
 def by_references(session: Session, resource_type: str, ids: Iterable[str]) -> list[FhirResource]:
     wanted = sorted(set(ids))
     found: list[FhirResource] = []
-    for part in _chunks(wanted):
+    for part in chunks(wanted, CHUNK):
         stmt = select(FhirResource).where(
             FhirResource.resource_type == resource_type, FhirResource.id.in_(part)
         )
@@ -303,7 +299,7 @@ def source_orgs(
     """(type, id, source organisation) of the given resources."""
     wanted = sorted(set(keys))
     found: list[tuple[str, str, str | None]] = []
-    for part in _chunks(wanted):
+    for part in chunks(wanted, CHUNK):
         stmt = select(
             FhirResource.resource_type, FhirResource.id, FhirResource.source_org_id
         ).where(_pairs_in(FhirResource.resource_type, FhirResource.id, part))
@@ -352,7 +348,7 @@ def stored_rows(session: Session, keys: Iterable[tuple[str, str]]) -> list[Row[A
     """The given resources as plain rows (those that exist)."""
     wanted = sorted(set(keys))
     found: list[Row[Any]] = []
-    for part in _chunks(wanted):
+    for part in chunks(wanted, CHUNK):
         stmt = select(*_STORED_COLUMNS).where(
             _pairs_in(FhirResource.resource_type, FhirResource.id, part)
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any, cast
 
@@ -10,6 +10,7 @@ from sqlalchemy import Select, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from yilian.db import chunks
 from yilian.surveillance.models import (
     CaseFact,
     ClusterReport,
@@ -33,11 +34,6 @@ _FACTS = cast(Table, CaseFact.__table__)
 CHUNK = 5_000
 
 
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), CHUNK):
-        yield items[i : i + CHUNK]
-
-
 def insert_for(session: Session, table: Any) -> Any:
     """An INSERT that supports ON CONFLICT on both engines (same API on SQLite and PostgreSQL)."""
     if session.get_bind().dialect.name == "postgresql":
@@ -50,7 +46,7 @@ def series_first_days(
 ) -> dict[str, tuple[str, date | None]]:
     """Key → (id, first day) of the existing series among ``keys``."""
     out: dict[str, tuple[str, date | None]] = {}
-    for part in _chunks(sorted(set(keys))):
+    for part in chunks(sorted(set(keys)), CHUNK):
         rows = session.execute(
             select(Series.key, Series.id, Series.first_day).where(Series.key.in_(part))
         )
