@@ -62,6 +62,9 @@ def test_sign_in_and_browse_organisations(live_server: str, seeded: None, tmp_pa
 
             total = page.get_by_test_id("org-count").inner_text()
             assert "共" in total
+            # htmx (a deferred script) must have wired the search box before we type in
+            # it, or the input event goes unheard: seen once in a CI run under load.
+            page.wait_for_load_state("load")
 
             # Searching narrows the table through htmx without a page load.
             page.get_by_test_id("org-search").fill("同仁")
