@@ -40,7 +40,6 @@ from yilian.kit.errors import Forbidden
 from yilian.records.projectors import StoredResource
 from yilian.registry import service as registry
 from yilian.registry.models import Organization
-from yilian.registry.schemas import PractitionerFilter
 from yilian.security import service as security
 from yilian.security.principal import Principal, Role
 
@@ -244,15 +243,17 @@ class _Lookups:
         reference = ref.get("reference")
         if isinstance(reference, str) and reference.startswith("Practitioner/"):
             return reference.split("/", 1)[1]
-        ident = ref.get("identifier")
-        if isinstance(ident, Mapping) and isinstance(ident.get("value"), str):
-            licence = ident["value"]
-            if licence not in self._licences:
-                found = registry.list_practitioners(
-                    self.session, filters=PractitionerFilter(license_no=licence), limit=1
-                ).items
-                self._licences[licence] = found[0].id if found else None
-            return self._licences[licence]
+        licence = _licence(ref)
+        if licence is None:
+            return None
+        if licence not in self._licences:
+            # The batch's care managers named by licence, in one query.
+            wanted = {licence} | {
+                n for e in self.episodes if (n := _licence(e.resource.get("careManager")))
+            }
+            found = registry.practitioner_ids_by_licence(self.session, wanted)
+            self._licences.update({n: found.get(n) for n in wanted - self._licences.keys()})
+        return self._licences[licence]
         return None
 
     def team_of_practitioner(self, practitioner_id: str, places: list[str]) -> Team | None:
@@ -279,6 +280,16 @@ class _Lookups:
             region = registry.get_region(self.session, region_id)
             self._levels[region_id] = str(getattr(region.level, "value", ""))
         return self._levels[region_id]
+
+
+def _licence(ref: Any) -> str | None:
+    """The licence number (执业证号) a practitioner reference names by identifier."""
+    if not isinstance(ref, Mapping):
+        return None
+    ident = ref.get("identifier")
+    if isinstance(ident, Mapping) and isinstance(ident.get("value"), str):
+        return str(ident["value"])
+    return None
 
 
 def _org_refs(res: Mapping[str, Any]) -> list[Mapping[str, Any]]:

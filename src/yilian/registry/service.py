@@ -260,6 +260,13 @@ def organizations_by_ids(session: Session, ids: Iterable[str]) -> dict[str, Orga
     return {o.id: o for o in repo.organizations_by_ids(session, ids)}
 
 
+def practitioner_ids_by_licence(session: Session, licences: Iterable[str]) -> dict[str, str]:
+    """``执业证号 → practitioner id`` for the licence numbers that exist (one query)."""
+    return {
+        str(p.license_no): p.id for p in repo.by_key(session, Practitioner, "license_no", licences)
+    }
+
+
 def list_organizations(
     session: Session,
     *,
