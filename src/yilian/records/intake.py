@@ -43,14 +43,15 @@ from yilian.audit import service as audit
 from yilian.db import session_scope
 from yilian.kit.errors import BadRequest, YilianError
 from yilian.records import service as records
+from yilian.records import validation
 from yilian.records.service import Claims, ParsedBundle
 from yilian.security.principal import Principal
 
 log = logging.getLogger("yilian.records.intake")
 
 # A group is written in one transaction once it holds this many resources (or bundles).
-GROUP_RESOURCES = 1000
-GROUP_BUNDLES = 200
+GROUP_RESOURCES = 4000
+GROUP_BUNDLES = 500
 # Bundles are sent to a worker in chunks of about this many bytes of JSON, and each
 # worker runs this many chunks ahead of the writer (bounded memory on a long import).
 CHUNK_BYTES = 256 * 1024
@@ -147,6 +148,7 @@ def _parsed(
         # (a fresh interpreter takes seconds to import the FHIR models). It only parses
         # and validates: it touches no connection, lock or file the writer holds.
         context = multiprocessing.get_context("fork")
+        validation.load_models()  # imported once here, not in every worker
     else:
         context = multiprocessing.get_context("spawn")
     window: deque[tuple[list[tuple[Item, str | YilianError | None]], Future[Any]]] = deque()
