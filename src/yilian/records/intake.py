@@ -31,7 +31,7 @@ import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 from typing import Any
@@ -50,8 +50,13 @@ from yilian.security.principal import Principal
 log = logging.getLogger("yilian.records.intake")
 
 # A group is written in one transaction once it holds this many resources (or bundles).
+# The first groups are smaller (FIRST_GROUP, then doubling), so that the writer starts
+# while the workers validate the rest instead of waiting for a whole group.
 GROUP_RESOURCES = 4000
 GROUP_BUNDLES = 500
+FIRST_GROUP = 500
+# Validation workers run at a lower priority: the writer is the import's critical path.
+WORKER_NICE = 10
 # Bundles are sent to a worker in chunks of about this many bytes of JSON, and each
 # worker runs this many chunks ahead of the writer (bounded memory on a long import).
 CHUNK_BYTES = 256 * 1024
@@ -115,6 +120,12 @@ def _parse(raw: bytes | str | dict[str, Any], source: str | None) -> ParsedBundl
         )
 
 
+def _worker_start() -> None:
+    """A validation worker yields the CPU to the writer, which the import waits on."""
+    with suppress(OSError):  # not allowed here: the same priority, then
+        os.nice(WORKER_NICE)
+
+
 def _parse_chunk(
     chunk: list[tuple[bytes | str | dict[str, Any], str | None]],
 ) -> list[ParsedBundle | YilianError]:
@@ -152,7 +163,9 @@ def _parsed(
     else:
         context = multiprocessing.get_context("spawn")
     window: deque[tuple[list[tuple[Item, str | YilianError | None]], Future[Any]]] = deque()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_worker_start
+    ) as pool:
 
         def submit(chunk: list[tuple[Item, str | YilianError | None]]) -> None:
             work = [(i.bundle, s) for i, s in chunk if not isinstance(s, YilianError)]
@@ -308,6 +321,7 @@ def _import(
     group: list[tuple[Item, ParsedBundle]] = []
     pending: list[ItemResult | None] = []  # refused before writing, in order with the group
     held = 0
+    limit = min(FIRST_GROUP, group_resources)
     for item, parsed in _parsed(items, default_workers() if workers is None else workers):
         if isinstance(parsed, YilianError):
             pending.append(ItemResult(item.label, 0, error=parsed))
@@ -315,9 +329,10 @@ def _import(
         group.append((item, parsed))
         pending.append(None)
         held += parsed.size
-        if held >= group_resources or len(group) >= GROUP_BUNDLES:
+        if held >= limit or len(group) >= GROUP_BUNDLES:
             yield from _merge(pending, _write_group(factory, group))
             group, pending, held = [], [], 0
+            limit = min(limit * 2, group_resources)
     if group or pending:
         yield from _merge(pending, _write_group(factory, group) if group else [])
 
