@@ -301,16 +301,19 @@ def test_the_collector_runs_less_often_during_an_import_and_as_before_after_it(
     import gc
 
     before = gc.get_threshold()
+    assert gc.get_freeze_count() == 0
     seen = [
-        gc.get_threshold()[0]
+        (gc.get_threshold()[0], gc.get_freeze_count() > 0)
         for _ in intake.import_bundles(
             make_sessionmaker(engine),
             [intake.Item(_system(org), visit_bundle()) for _ in range(2)],
             workers=0,
         )
     ]
-    assert seen == [intake.GC_THRESHOLD] * 2
+    # Less often, and what existed before the import is left out of collections.
+    assert seen == [(intake.GC_THRESHOLD, True)] * 2
     assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
 
 
 def test_a_bug_met_while_validating_costs_that_bundle_only(

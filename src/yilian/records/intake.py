@@ -306,10 +306,17 @@ def _fewer_collections() -> Iterator[None]:
     """
     before = gc.get_threshold()
     gc.set_threshold(GC_THRESHOLD, *before[1:])
+    # What exists before the import (modules, models, mappers: a few hundred thousand
+    # objects) stays out of every collection; a full collection scanning it took 0.27 s.
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
     try:
         yield
     finally:
         gc.set_threshold(*before)
+        if freeze:
+            gc.unfreeze()
 
 
 def _import(
