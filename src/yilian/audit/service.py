@@ -34,6 +34,7 @@ _PENDING = "yilian.audit.pending"
 # Fields of kept entries appended in the current transaction, until it commits.
 _KEPT = "yilian.audit.kept"
 VERIFY_CHUNK = 1000
+_COLUMNS = tuple(c.key for c in AuditEntry.__table__.columns)
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,12 @@ def _append(session: Session, entries: list[AuditEntry]) -> None:
         entry.hash = prev = chain.entry_hash(
             prev, {n: getattr(entry, n) for n in chain.HASHED_FIELDS}
         )
-    session.add_all(entries)
-    session.flush(entries)
+    # One INSERT of the rows, not a unit-of-work flush of the objects (a bulk import
+    # appends thousands at a commit); the returned entries keep their values.
+    conn.execute(
+        insert(AuditEntry),
+        [{c: getattr(entry, c) for c in _COLUMNS} for entry in entries],
+    )
     conn.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(hash=prev))
 
 
