@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -134,7 +135,7 @@ def _send_star(
     return _send(*args)
 
 
-BULK_ANALYZE_EVERY = 4 * intake.GROUP_RESOURCES  # resources
+BULK_ANALYZE_EVERY = 4000  # resources
 
 
 def _bulk(
@@ -163,28 +164,40 @@ def _bulk(
     children = _children_cpu()
     if profiler:
         profiler.enable()
-    # Without autovacuum (see _send), the import runs in slices with ANALYZE between them.
-    slices = [items]
-    if analyze:
-        slices, size = [[]], 0
-        for item in items:
-            slices[-1].append(item)
-            size += len(item.bundle) // 1000  # about a resource per kB of JSON
-            if size >= BULK_ANALYZE_EVERY:
-                slices.append([])
-                size = 0
-    for n, part in enumerate(slices):
-        if n:
+    # Without autovacuum (see _send), a thread stands in for it: ANALYZE on its own
+    # connection, concurrently with the import, after every ~4,000 resources written.
+    due = threading.Event()
+    finished = threading.Event()
+
+    def analyzer() -> None:
+        while True:
+            due.wait()
+            due.clear()
+            if finished.is_set():
+                return
             with engine.begin() as conn:
                 conn.exec_driver_sql("ANALYZE")
-        for result in intake.import_bundles(factory, part, workers=workers):
-            if result.error is not None:
-                reason = result.error.message.split(":")[0][:80]
-                refused[reason] = refused.get(reason, 0) + 1
-            else:
-                resources += result.resources
-                done += 1
-                sizes.append(result.resources)
+
+    thread = threading.Thread(target=analyzer, daemon=True) if analyze else None
+    if thread:
+        thread.start()
+    since = 0
+    for result in intake.import_bundles(factory, items, workers=workers):
+        if result.error is not None:
+            reason = result.error.message.split(":")[0][:80]
+            refused[reason] = refused.get(reason, 0) + 1
+        else:
+            resources += result.resources
+            done += 1
+            sizes.append(result.resources)
+            since += result.resources
+            if since >= BULK_ANALYZE_EVERY:
+                due.set()
+                since = 0
+    if thread:
+        finished.set()
+        due.set()
+        thread.join()
     if profiler:
         profiler.disable()
         stats = pstats.Stats(profiler, stream=sys.stderr)
@@ -342,7 +355,11 @@ def main() -> None:
         )
     print(f"load average {os.getloadavg()[0]:.2f}")
     if r["analyzed"]:
-        every = f"about {BULK_ANALYZE_EVERY} resources" if args.bulk else f"{ANALYZE_EVERY} bundles"
+        every = (
+            f"~{BULK_ANALYZE_EVERY} resources, concurrently"
+            if args.bulk
+            else f"{ANALYZE_EVERY} bundles"
+        )
         print(f"autovacuum is off on this server: ANALYZE ran every {every}")
     if r["refused"]:
         print(f"refused: {r['refused']}")

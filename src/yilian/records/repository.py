@@ -17,7 +17,6 @@ from sqlalchemy import (
     delete,
     false,
     func,
-    insert,
     literal_column,
     or_,
     select,
@@ -25,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from yilian.db import chunks
+from yilian.db import chunks, insert_rows
 from yilian.records.models import FhirResource, FhirToken
 
 _R: Table = FhirResource.__table__  # type: ignore[assignment]
@@ -136,8 +135,7 @@ def get(session: Session, resource_type: str, resource_id: str) -> FhirResource 
 
 
 def _insert_many(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(table), rows)
+    insert_rows(session, table, rows)
 
 
 def insert_resources(session: Session, rows: list[dict[str, Any]]) -> None:
