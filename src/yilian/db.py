@@ -133,12 +133,16 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     ]
     driver = conn.connection.driver_connection
     try:
-        with driver.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
-            for row in rows:
-                values = [row[name] for name in names]
-                for i, process in processors:
-                    values[i] = process(values[i])
-                copy.write_row(values)
+        with driver.cursor() as cursor:  # type: ignore[union-attr]
+            # Listeners of the engine's cursor events (statement counts, tracing) see it.
+            conn.dispatch.before_cursor_execute(conn, cursor, sql, None, None, True)
+            with cursor.copy(sql) as copy:
+                for row in rows:
+                    values = [row[name] for name in names]
+                    for i, process in processors:
+                        values[i] = process(values[i])
+                    copy.write_row(values)
+            conn.dispatch.after_cursor_execute(conn, cursor, sql, None, None, True)
     except dialect.loaded_dbapi.Error as exc:
         raise DBAPIError.instance(
             sql, None, exc, dialect.loaded_dbapi.Error, dialect=dialect

@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Engine, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tests.fixtures.statements import counting
 from yilian.db import insert_rows
 from yilian.records.models import FhirResource, FhirToken
 
@@ -86,3 +87,12 @@ def test_rows_without_a_defaulted_column_get_its_default(session: Session) -> No
 def test_nothing_to_insert_is_fine(session: Session) -> None:
     insert_rows(session, TOKENS, [])
     assert session.execute(select(TOKENS)).first() is None
+
+
+def test_the_insert_is_one_statement_that_cursor_listeners_see(
+    session: Session, engine: Engine
+) -> None:
+    with counting(engine) as statements:
+        insert_rows(session, RESOURCES, [_row(f"r{i}") for i in range(50)])
+    assert len(statements) == 1
+    assert statements[0].startswith("COPY" if engine.dialect.name == "postgresql" else "INSERT")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
-from yilian.db import chunks
+from yilian.db import chunks, insert_rows
 from yilian.patients.models import (
     REVIEW_OPEN,
     MatchReview,
@@ -225,25 +225,20 @@ def all_person_ids(session: Session) -> list[str]:
 
 
 def insert_persons(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(_PERSONS), rows)
+    insert_rows(session, _PERSONS, rows)
 
 
 def insert_records(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(_RECORDS), rows)
+    insert_rows(session, _RECORDS, rows)
 
 
 def insert_identifiers(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(_IDENTIFIERS), rows)
+    insert_rows(session, _IDENTIFIERS, rows)
 
 
 def insert_blocking_keys(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(_BLOCKING_KEYS), rows)
+    insert_rows(session, _BLOCKING_KEYS, rows)
 
 
 def insert_reviews(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(_REVIEWS), rows)
+    insert_rows(session, _REVIEWS, rows)

@@ -13,14 +13,13 @@ from sqlalchemy import (
     case,
     delete,
     func,
-    insert,
     or_,
     select,
     update,
 )
 from sqlalchemy.orm import Session
 
-from yilian.db import chunks
+from yilian.db import chunks, insert_rows
 from yilian.recognition.models import (
     Catalogue,
     CatalogueItem,
@@ -302,8 +301,7 @@ def delete_results_of(session: Session, resource_type: str, resource_ids: Collec
 
 
 def insert_results(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:  # Core executemany: the ORM would split the rows by which values are None
-        session.execute(insert(_RESULTS), rows)
+    insert_rows(session, _RESULTS, rows)
 
 
 def link_reports(session: Session, links: Mapping[str, Link]) -> None:
