@@ -135,7 +135,12 @@ def _send_star(
     return _send(*args)
 
 
-BULK_ANALYZE_EVERY = 4000  # resources
+AUTOANALYZE_NAPTIME = 1.0  # seconds
+AUTOANALYZE_DUE = (
+    "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
+    " WHERE s.schemaname = current_schema()"
+    " AND s.n_mod_since_analyze > 50 + 0.1 * GREATEST(c.reltuples, 0)"
+)
 
 
 def _bulk(
@@ -164,24 +169,22 @@ def _bulk(
     children = _children_cpu()
     if profiler:
         profiler.enable()
-    # Without autovacuum (see _send), a thread stands in for it: ANALYZE on its own
-    # connection, concurrently with the import, after every ~4,000 resources written.
-    due = threading.Event()
+    # Without autovacuum (see _send), a thread stands in for it on its own connection,
+    # concurrently with the import: every second it ANALYZEs the tables autovacuum would
+    # (more rows changed since their last ANALYZE than 50 + 10% of the table: the
+    # defaults of autovacuum_analyze_threshold and _scale_factor).
     finished = threading.Event()
 
     def analyzer() -> None:
-        while True:
-            due.wait()
-            due.clear()
-            if finished.is_set():
-                return
+        while not finished.wait(AUTOANALYZE_NAPTIME):
             with engine.begin() as conn:
-                conn.exec_driver_sql("ANALYZE")
+                due = conn.exec_driver_sql(AUTOANALYZE_DUE).scalars().all()
+                for name in due:
+                    conn.exec_driver_sql(f'ANALYZE "{name}"')
 
     thread = threading.Thread(target=analyzer, daemon=True) if analyze else None
     if thread:
         thread.start()
-    since = 0
     for result in intake.import_bundles(factory, items, workers=workers):
         if result.error is not None:
             reason = result.error.message.split(":")[0][:80]
@@ -190,13 +193,8 @@ def _bulk(
             resources += result.resources
             done += 1
             sizes.append(result.resources)
-            since += result.resources
-            if since >= BULK_ANALYZE_EVERY:
-                due.set()
-                since = 0
     if thread:
         finished.set()
-        due.set()
         thread.join()
     if profiler:
         profiler.disable()
@@ -356,7 +354,7 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.2f}")
     if r["analyzed"]:
         every = (
-            f"~{BULK_ANALYZE_EVERY} resources, concurrently"
+            "second on the tables autovacuum would, concurrently"
             if args.bulk
             else f"{ANALYZE_EVERY} bundles"
         )
