@@ -94,28 +94,29 @@ def identifiers_of(session: Session, person_id: str) -> list[PersonIdentifier]:
     return list(session.execute(stmt.order_by(PersonIdentifier.created_at)).scalars())
 
 
+def _blocking_pairs(
+    session: Session, by: Any, other: Any, values: Iterable[str]
+) -> dict[str, set[str]]:
+    """``by`` value → the ``other`` values of the blocking keys holding it (one IN list each)."""
+    found: dict[str, set[str]] = {}
+    for part in chunks(sorted(set(values))):
+        for key, value in session.execute(select(by, other).where(by.in_(part))):
+            found.setdefault(key, set()).add(value)
+    return found
+
+
 def blocking_key_hashes(session: Session, person_ids: Iterable[str]) -> dict[str, set[str]]:
     """Person id → the blocking-key hashes it holds, for persons holding any."""
-    found: dict[str, set[str]] = {}
-    for part in chunks(sorted(set(person_ids))):
-        stmt = select(PersonBlockingKey.person_id, PersonBlockingKey.key_hash).where(
-            PersonBlockingKey.person_id.in_(part)
-        )
-        for pid, key_hash in session.execute(stmt):
-            found.setdefault(pid, set()).add(key_hash)
-    return found
+    return _blocking_pairs(
+        session, PersonBlockingKey.person_id, PersonBlockingKey.key_hash, person_ids
+    )
 
 
 def persons_by_blocking_keys(session: Session, key_hashes: Iterable[str]) -> dict[str, set[str]]:
     """Key hash → the persons holding it, for the keys some person holds."""
-    found: dict[str, set[str]] = {}
-    for part in chunks(sorted(set(key_hashes))):
-        stmt = select(PersonBlockingKey.key_hash, PersonBlockingKey.person_id).where(
-            PersonBlockingKey.key_hash.in_(part)
-        )
-        for key_hash, pid in session.execute(stmt):
-            found.setdefault(key_hash, set()).add(pid)
-    return found
+    return _blocking_pairs(
+        session, PersonBlockingKey.key_hash, PersonBlockingKey.person_id, key_hashes
+    )
 
 
 def survivor(session: Session, person_id: str) -> str:
