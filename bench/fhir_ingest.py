@@ -218,6 +218,29 @@ def _children_cpu() -> float:
     return t.children_user + t.children_system
 
 
+def _server_cpu() -> float | None:
+    """CPU seconds of the local PostgreSQL server's processes, ended backends included.
+
+    Summed from /proc over processes named ``postgres`` (utime + stime and, for the
+    postmaster, the waited-for children's cutime + cstime). None where /proc is not
+    readable or the server is not on this machine.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    total, seen = 0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        if name != "postgres":
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        seen = True
+    return total / tick if seen else None
+
+
 def run(
     url: str,
     out_dir: Path,
@@ -241,12 +264,14 @@ def run(
     engine.dispose()
     raw = [(p.name.split(".")[0], data) for p, data in iter_demo_bundles(out_dir)]
     raw = raw[:max_bundles] if max_bundles else raw
+    server = _server_cpu() if url.startswith("postgresql") else None
     if bulk:
         start = time.perf_counter()
         part = _bulk(url, raw, org_ids, profile, workers, analyzed)
         elapsed = time.perf_counter() - start
         return {
             **part,
+            "server_cpu": _cpu_since(server),
             "of": len(raw),
             "seconds": elapsed,
             "mean_size": statistics.mean(part["sizes"]) if part["sizes"] else 0.0,
@@ -280,7 +305,22 @@ def run(
         "max_size": max(sizes, default=0),
         "refused": refused,
         "analyzed": analyzed,
+        "server_cpu": _cpu_since(server),
     }
+
+
+def _cpu_since(start: float | None) -> float | None:
+    """Server CPU since ``start``, read once the closed connections' backends are reaped."""
+    if start is None:
+        return None
+    now = _server_cpu()
+    for _ in range(20):  # a backend's time reaches the postmaster when it is waited for
+        time.sleep(0.1)
+        later = _server_cpu()
+        if later is None or now is None or later - now < 0.005:
+            break
+        now = later
+    return None if now is None else now - start
 
 
 def main() -> None:
@@ -351,6 +391,8 @@ def main() -> None:
             f"the writer used {r['writer_cpu']:.1f} CPU s, the validation workers "
             f"{r['cpu'] - r['writer_cpu']:.1f}"
         )
+    if r.get("server_cpu") is not None:
+        print(f"the PostgreSQL server used {r['server_cpu']:.1f} CPU s (this machine's)")
     print(f"load average {os.getloadavg()[0]:.2f}")
     if r["analyzed"]:
         every = (

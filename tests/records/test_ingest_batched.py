@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.records.conftest import observation, patient, transaction
-from yilian.records.models import FhirToken
+from yilian.records.models import FhirResource, FhirToken
 
 
 def _put(resource: dict[str, Any], rid: str) -> dict[str, Any]:
@@ -88,3 +88,41 @@ def test_if_none_exist_of_several_types_matches_each_type_only(
     assert [o["status"] for o in out] == ["200 OK", "200 OK", "201 Created"]
     assert out[0]["location"] == f"Patient/p{value}/_history/1"  # matched: not written
     assert out[1]["location"] == f"Observation/o{value}/_history/1"
+
+
+def test_tokens_follow_their_resource_without_a_foreign_key(
+    client: TestClient, system_headers: dict[str, str], session: Session
+) -> None:
+    """fhir_tokens has no foreign key (migration 0008): the repository keeps them in step.
+
+    A re-sent resource's old tokens go, its new ones come, and no token is left
+    pointing at a resource that is not stored.
+    """
+    rid = f"o{uuid.uuid4().hex[:8]}"
+    pat = f"p{uuid.uuid4().hex[:8]}"
+    first = transaction(_put(patient(), pat), _put(observation(f"Patient/{pat}"), rid))
+    assert client.post("/fhir", json=first, headers=system_headers).status_code == 200
+    again = transaction(_put(observation(f"Patient/{pat}", code="2345-7"), rid))
+    assert client.post("/fhir", json=again, headers=system_headers).status_code == 200
+    session.rollback()
+    codes = set(
+        session.scalars(
+            select(FhirToken.code).where(
+                FhirToken.resource_type == "Observation",
+                FhirToken.resource_id == rid,
+                FhirToken.param == "code",
+            )
+        )
+    )
+    assert codes == {"2345-7"}  # 718-7 went with the first version
+    orphans = session.execute(
+        select(func.count())
+        .select_from(FhirToken)
+        .outerjoin(
+            FhirResource,
+            (FhirResource.resource_type == FhirToken.resource_type)
+            & (FhirResource.id == FhirToken.resource_id),
+        )
+        .where(FhirResource.id.is_(None))
+    ).scalar_one()
+    assert orphans == 0
