@@ -17,9 +17,14 @@ from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import DateTime, Engine, MetaData, String, Table, create_engine, event, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter
+from sqlalchemy.sql.sqltypes import TupleType
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -92,6 +97,35 @@ def new_id() -> str:
 T = TypeVar("T")
 # Values per IN list: well below SQLite's and PostgreSQL's limits on bound parameters.
 IN_LIST_SIZE = 1000
+
+
+@compiles(BinaryExpression, "postgresql")
+def _in_list_as_array(element: BinaryExpression[Any], compiler: Any, **kw: Any) -> str:
+    """On PostgreSQL ``column IN (list)`` is sent as ``column = ANY(array)``: one parameter.
+
+    An IN list is rendered with one parameter per value, so every length is another
+    statement text: psycopg parses each anew (it caches only short statements with few
+    parameters) and the server parses and plans each, never reusing a prepared plan.
+    As one array the text is the same for any count — parsed once, prepared after a few
+    runs. ``NOT IN`` becomes ``<> ALL``; an empty list matches nothing (``NOT IN``
+    everything), as before. Row-value INs, subqueries and literal lists are left alone.
+    Elsewhere (SQLite) the ordinary IN list.
+    """
+    right = element.right
+    if (
+        element.operator in (operators.in_op, operators.not_in_op)
+        and isinstance(right, BindParameter)
+        and right.expanding
+        and not right.literal_execute
+        and not isinstance(right.type, TupleType)
+        and not right.type._isnull
+    ):
+        array = right._clone()
+        array.expanding = False
+        array.type = ARRAY(right.type)
+        test = "= ANY" if element.operator is operators.in_op else "<> ALL"
+        return f"{compiler.process(element.left, **kw)} {test} ({compiler.process(array, **kw)})"
+    return str(compiler.visit_binary(element, **kw))
 
 
 def chunks(items: Sequence[T], size: int = IN_LIST_SIZE) -> Iterator[Sequence[T]]:
