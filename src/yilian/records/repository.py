@@ -21,6 +21,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -97,6 +98,8 @@ def current_by_business_ids(
 ) -> dict[tuple[str | None, str, str], Current]:
     """(source, type, identifier key) → the resource from that source holding it."""
     wanted = set(keys)
+    if session.get_bind().dialect.name == "postgresql":
+        return _current_by_business_ids_pg(session, wanted)
     found: dict[tuple[str | None, str, str], Current] = {}
     by_source: dict[str, set[tuple[str, str]]] = {}
     for src, rtype, key in wanted:
@@ -104,13 +107,12 @@ def current_by_business_ids(
     # Written as the unique index's expression with a literal '' (a bound '' does not match
     # it on SQLite) and plain INs (a row-value IN makes SQLite scan the whole table). One
     # source per statement: SQLite probes the index for every combination of the IN lists.
-    source = func.coalesce(FhirResource.source_org_id, literal_column("''"))
     for src, pairs in sorted(by_source.items()):
         types = sorted({t for t, _k in pairs})
         for part in chunks(sorted({k for _t, k in pairs}), CHUNK):
             stmt = select(*_CURRENT_COLUMNS).where(
                 FhirResource.resource_type.in_(types),
-                source == src,
+                _source() == src,
                 FhirResource.identifier_key.in_(part),
             )
             for row in session.execute(stmt):
@@ -118,6 +120,11 @@ def current_by_business_ids(
                 if held in wanted:
                     found[held] = Current(*row)
     return found
+
+
+def _source() -> ColumnElement[str]:
+    """The unique index's expression (uq_fhir_resources_business_id), literally."""
+    return func.coalesce(FhirResource.source_org_id, literal_column("''"))
 
 
 def persons_of_patients(session: Session, patient_ids: Iterable[str]) -> dict[str, str | None]:
@@ -211,31 +218,41 @@ def token_holders(
 
 
 _ON = and_(_R.c.resource_type == _T.c.resource_type, _R.c.id == _T.c.resource_id)
-_WANTED = (
-    func.unnest(
-        bindparam("b_types", type_=ARRAY(String)), bindparam("b_codes", type_=ARRAY(String))
+
+
+def _unnested(*columns: str) -> Any:
+    """PostgreSQL: rows of ``columns`` sent as one array parameter each (``b_<column>``)."""
+    arrays = [bindparam(f"b_{c}", type_=ARRAY(String)) for c in columns]
+    return func.unnest(*arrays).table_valued(*columns).render_derived(name="wanted")
+
+
+# PostgreSQL lookups of many (type, value) pairs: each pair one index lookup, whatever the
+# statistics say. With IN lists of types and of values the planner read every row of the
+# types and filtered the values (the cross product is too many index descents): 3.4 s of
+# server time for the tokens, 1.0 s for the business identifiers, in the 60-day benchmark
+# import. Joined to the unnested pairs it still chose hash joins over whole tables while
+# an import was young and the statistics said the table was empty. A LATERAL subquery
+# with OFFSET is never flattened into a join, so it runs per pair, on the index. One
+# statement text for any number of pairs: compiled once, prepared by the driver.
+_W = _unnested("resource_type", "code")
+_HOLDING = (
+    select(_T.c.resource_type, _T.c.resource_id, _T.c.system, _T.c.code)
+    .where(
+        _T.c.resource_type == _W.c.resource_type,
+        _T.c.param == bindparam("b_param"),
+        _T.c.code == _W.c.code,
     )
-    .table_valued("resource_type", "code")
-    .render_derived(name="wanted")
+    .offset(0)
+    .lateral("holding")
 )
-# PostgreSQL: the wanted (type, code) pairs as two arrays, joined to the tokens. Each pair
-# is one lookup in ix_fhir_tokens_search on all three columns. With IN lists of types and
-# of codes the planner read every ``param`` token of the types (the cross product of the
-# two lists is too many index descents), or scanned the table: 3.4 s of server time in
-# the 60-day benchmark import, against ~30 µs a pair this way. One statement text for
-# any number of pairs, so it is compiled and planned once.
 _HOLDERS_PG = (
-    select(*_CURRENT_COLUMNS, _T.c.system, _T.c.code)
-    .select_from(_WANTED)
+    select(*_CURRENT_COLUMNS, _HOLDING.c.system, _HOLDING.c.code)
+    .select_from(_W)
+    .join(_HOLDING, true())
     .join(
-        _T,
-        and_(
-            _T.c.resource_type == _WANTED.c.resource_type,
-            _T.c.param == bindparam("b_param"),
-            _T.c.code == _WANTED.c.code,
-        ),
+        _R,
+        and_(_R.c.resource_type == _HOLDING.c.resource_type, _R.c.id == _HOLDING.c.resource_id),
     )
-    .join(_R, _ON)
 )
 
 
@@ -244,13 +261,43 @@ def _token_holders_pg(
 ) -> list[tuple[str, str, Current]]:
     pairs = sorted(wanted)
     params = {
-        "b_types": [t for t, _c in pairs],
-        "b_codes": [c for _t, c in pairs],
+        "b_resource_type": [t for t, _c in pairs],
+        "b_code": [c for _t, c in pairs],
         "b_param": param,
     }
     return [
         (row.system, row.code, Current(*row[:6])) for row in session.execute(_HOLDERS_PG, params)
     ]
+
+
+_B = _unnested("resource_type", "source", "identifier_key")
+_KEYED = (
+    select(*_CURRENT_COLUMNS)
+    .where(
+        _R.c.resource_type == _B.c.resource_type,
+        _source() == _B.c.source,
+        _R.c.identifier_key == _B.c.identifier_key,
+    )
+    .offset(0)
+    .lateral("keyed")
+)
+_BY_BUSINESS_PG = select(_KEYED).select_from(_B).join(_KEYED, true())
+
+
+def _current_by_business_ids_pg(
+    session: Session, wanted: set[tuple[str | None, str, str]]
+) -> dict[tuple[str | None, str, str], Current]:
+    """All sources in one statement: a lookup in uq_fhir_resources_business_id per key."""
+    keys = sorted(wanted, key=lambda k: (k[0] or "", k[1], k[2]))
+    params = {
+        "b_resource_type": [t for _s, t, _k in keys],
+        "b_source": [s or "" for s, _t, _k in keys],
+        "b_identifier_key": [k for _s, _t, k in keys],
+    }
+    return {
+        (row.source_org_id, row.resource_type, row.identifier_key): Current(*row)
+        for row in session.execute(_BY_BUSINESS_PG, params)
+    }
 
 
 # --- search -------------------------------------------------------------------
