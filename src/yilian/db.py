@@ -16,7 +16,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import DateTime, Engine, MetaData, String, Table, create_engine, event, insert
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError
@@ -181,6 +193,40 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         raise DBAPIError.instance(
             sql, None, exc, dialect.loaded_dbapi.Error, dialect=dialect
         ) from exc
+
+
+def update_rows(
+    session: Session, table: Table, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """UPDATE the row matching each row's ``keys`` columns to its other values.
+
+    Every row has the same columns and no two the same keys. On PostgreSQL one
+    ``UPDATE … FROM unnest(arrays)``: one statement and one plan for all the rows, where
+    an executemany runs the statement once per row on the server. Elsewhere the
+    executemany.
+    """
+    if not rows:
+        return
+    names = list(rows[0])
+    values = [n for n in names if n not in keys]
+    if session.get_bind().dialect.name != "postgresql":
+        stmt = (
+            update(table)
+            .where(*(table.c[k] == bindparam(f"u_{k}") for k in keys))
+            .values({n: bindparam(f"u_{n}") for n in values})
+        )
+        session.execute(stmt, [{f"u_{n}": row[n] for n in names} for row in rows])
+        return
+    arrays = [
+        bindparam(f"u_{n}", [row[n] for row in rows], type_=ARRAY(table.c[n].type)) for n in names
+    ]
+    given = func.unnest(*arrays).table_valued(*names).render_derived(name="given")
+    stmt = (
+        update(table)
+        .where(*(table.c[k] == given.c[k] for k in keys))
+        .values({n: given.c[n] for n in values})
+    )
+    session.execute(stmt)
 
 
 class IdMixin:

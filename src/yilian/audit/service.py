@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, event, func, insert, select, update
+from sqlalchemy import Select, Table, event, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 
 from yilian.audit import chain
 from yilian.audit.models import GENESIS_HASH, HEAD_ID, AuditEntry, AuditHead
-from yilian.db import utcnow
+from yilian.db import insert_rows, utcnow
 from yilian.security.principal import Principal
 
 log = logging.getLogger("yilian.audit")
@@ -34,7 +34,8 @@ _PENDING = "yilian.audit.pending"
 # Fields of kept entries appended in the current transaction, until it commits.
 _KEPT = "yilian.audit.kept"
 VERIFY_CHUNK = 1000
-_COLUMNS = tuple(c.key for c in AuditEntry.__table__.columns)
+_ENTRIES: Table = AuditEntry.__table__  # type: ignore[assignment]
+_COLUMNS = tuple(c.key for c in _ENTRIES.columns)
 
 
 @dataclass(frozen=True)
@@ -118,12 +119,9 @@ def _append(session: Session, entries: list[AuditEntry]) -> None:
         entry.hash = prev = chain.entry_hash(
             prev, {n: getattr(entry, n) for n in chain.HASHED_FIELDS}
         )
-    # One INSERT of the rows, not a unit-of-work flush of the objects (a bulk import
-    # appends thousands at a commit); the returned entries keep their values.
-    conn.execute(
-        insert(AuditEntry),
-        [{c: getattr(entry, c) for c in _COLUMNS} for entry in entries],
-    )
+    # One statement for the rows (COPY on PostgreSQL), not a unit-of-work flush of the
+    # objects: a bulk import appends thousands at a commit. The entries keep their values.
+    insert_rows(session, _ENTRIES, [{c: getattr(entry, c) for c in _COLUMNS} for entry in entries])
     conn.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(hash=prev))
 
 

@@ -9,7 +9,6 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
-    bindparam,
     case,
     delete,
     func,
@@ -19,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from yilian.db import chunks, insert_rows
+from yilian.db import chunks, insert_rows, update_rows
 from yilian.recognition.models import (
     Catalogue,
     CatalogueItem,
@@ -306,21 +305,11 @@ def insert_results(session: Session, rows: list[dict[str, Any]]) -> None:
 
 def link_reports(session: Session, links: Mapping[str, Link]) -> None:
     """Point indexed lab Observations (by id) at the DiagnosticReport that reports them."""
-    if not links:
-        return
-    # Core executemany: one statement, one set of parameters per Observation.
-    stmt = (
-        update(_RESULTS)
-        .where(
-            _RESULTS.c.resource_type == "Observation",
-            _RESULTS.c.resource_id == bindparam("b_observation"),
-        )
-        .values(report_id=bindparam("b_report"), hr_marked=bindparam("b_hr"))
-    )
-    session.execute(
-        stmt,
-        [{"b_observation": o, "b_report": r, "b_hr": hr} for o, (r, hr) in links.items()],
-    )
+    rows = [
+        {"resource_type": "Observation", "resource_id": o, "report_id": r, "hr_marked": hr}
+        for o, (r, hr) in links.items()
+    ]
+    update_rows(session, _RESULTS, ("resource_type", "resource_id"), rows)
 
 
 def indexed_count(session: Session) -> int:
