@@ -149,3 +149,53 @@ def test_the_hl7_examples_get_the_plain_models_verdicts() -> None:
             refused += 1
     assert refused > 1000
     assert compared > refused
+
+
+def test_the_null_check_is_installed() -> None:
+    # fhir_core's reject_null_complex_elements with its list fields found once per model;
+    # a fhir_core release that changes the check leaves it unpatched and fails here.
+    assert validation.NULL_CHECK_INSTALLED
+    assert validation._NULL_CHECK_ORIGINAL
+
+
+def _errors(doc: dict[str, Any]) -> list[tuple[Any, ...]] | None:
+    try:
+        validation._model(doc["resourceType"]).model_validate(doc)
+    except ValidationError as exc:
+        return [(e["type"], e["loc"], e["msg"], repr(e.get("input"))) for e in exc.errors()]
+    return None
+
+
+def _with_nulls(value: Any) -> list[Any]:
+    """Copies of ``value`` with a None appended to one of its lists of objects, at any depth."""
+    out: list[Any] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, list) and item and isinstance(item[0], dict):
+                out.append({**value, key: [*item, None]})
+            out += [{**value, key: variant} for variant in _with_nulls(item)[:3]]
+    elif isinstance(value, list):
+        for i, item in enumerate(value[:2]):
+            out += [[*value[:i], variant, *value[i + 1 :]] for variant in _with_nulls(item)[:3]]
+    return out
+
+
+@pytest.mark.skipif(FOLDER is None, reason="HL7 FHIR R4 examples not found")
+def test_the_null_check_gives_fhir_cores_own_errors() -> None:
+    """The same errors as fhir_core's own code, on nulls planted at every depth.
+
+    Source: the official HL7 FHIR R4 examples (hl7.fhir.r4.examples 4.0.1, CC0).
+    """
+    (function, own_code), *_ = validation._NULL_CHECK_ORIGINAL
+    ours = function.__code__
+    variants = [v for doc in EXAMPLES for v in [doc, *_with_nulls(doc)[:12]]]
+    got = [_errors(v) for v in variants]
+    function.__code__ = own_code
+    try:
+        expected = [_errors(v) for v in variants]
+    finally:
+        function.__code__ = ours
+    assert got == expected
+    refused = sum(e is not None for e in expected)
+    assert refused > 1000  # nulls in nested lists are found, not only at the top
+    assert any(e and "None is not allowed" in e[0][2] and len(e[0][1]) > 2 for e in expected)

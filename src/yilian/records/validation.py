@@ -100,6 +100,86 @@ def _install_repeats() -> bool:
 REPEATS_INSTALLED = _install_repeats()
 
 
+def _reject_null_complex_elements(cls: Any, data: Any) -> Any:
+    """fhir_core's check, with the model's complex-list fields found once per model class.
+
+    Runs as the code of ``FHIRAbstractModel.reject_null_complex_elements`` (its globals are
+    fhir_core's module), so it must use nothing but what that module defines and
+    ``_yilian_null_keys``. Same errors, same order, as the original.
+    """
+    if not isinstance(data, dict):
+        return data
+    keys = _yilian_null_keys.get(cls)  # type: ignore[name-defined]  # noqa: F821
+    if keys is None:
+        keys = _yilian_null_keys[cls] = tuple(  # type: ignore[name-defined]  # noqa: F821
+            (name, field.alias)
+            for name, field in cls.model_fields.items()
+            if is_list_type(field)  # type: ignore[name-defined]  # noqa: F821
+            and not is_primitive_type(field)  # type: ignore[name-defined]  # noqa: F821
+            and not name.endswith("__ext")
+        )
+    errors: list[Any] = []
+    for name, alias in keys:
+        key = alias if alias and alias in data else name
+        value = data.get(key)
+        if isinstance(value, list) and any(item is None for item in value):
+            errors.append(
+                {
+                    "type": PydanticCustomError(  # type: ignore[name-defined]  # noqa: F821
+                        "list_type",
+                        "None is not allowed as an element of {field}",
+                        {"field": key},
+                    ),
+                    "loc": (key,),
+                    "input": value,
+                }
+            )
+    if errors:
+        raise ValidationError.from_exception_data(cls.__name__, errors)
+    return data
+
+
+# What the original reads (its co_names): if a fhir_core release changes the check, the
+# fields it looks at may change too, and it is left as it is (slower, never different).
+_NULL_CHECK_NAMES = (
+    "isinstance", "dict", "model_fields", "items", "is_list_type", "is_primitive_type",
+    "endswith", "alias", "get", "list", "any", "append", "PydanticCustomError",
+    "ValidationError", "from_exception_data", "__name__",
+)  # fmt: skip
+
+
+_NULL_CHECK_ORIGINAL: list[tuple[Any, Any]] = []
+
+
+def _install_null_check() -> bool:
+    """Make ``reject_null_complex_elements`` look up the model's list fields once per class.
+
+    fhir_core runs it before validating every model (each resource and each nested
+    element not remembered by :class:`_Repeats`) and it walked all of the model's fields
+    (an Observation has ~80) to find the few complex lists: about a quarter of
+    validation. pydantic holds the function in every compiled model validator, so its
+    code is swapped in place; the verdict and the errors stay the same
+    (tests/records/test_validation.py).
+    """
+    import fhir_core.fhirabstractmodel as fam
+
+    attr = fam.FHIRAbstractModel.__dict__.get("reject_null_complex_elements")
+    original = getattr(attr, "__func__", None)
+    if original is None or getattr(original, "_yilian", False):
+        return original is not None
+    code = original.__code__
+    if code.co_freevars or set(code.co_names) != set(_NULL_CHECK_NAMES):
+        return False
+    fam._yilian_null_keys = {}  # type: ignore[attr-defined]
+    _NULL_CHECK_ORIGINAL.append((original, code))  # for the tests' comparison
+    original.__code__ = _reject_null_complex_elements.__code__
+    original._yilian = True
+    return True
+
+
+NULL_CHECK_INSTALLED = _install_null_check()
+
+
 def _fhir_types(annotation: Any) -> Iterator[type[FhirBase]]:
     if isinstance(annotation, type) and issubclass(annotation, FhirBase):
         yield annotation
