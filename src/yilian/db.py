@@ -258,6 +258,14 @@ def json_loads(text: str | bytes) -> Any:
     return orjson.loads(text)
 
 
+# Page cache of each SQLite connection (SQLite's default is 2 MiB). Search tokens and
+# identifier keys are hashes, so their index inserts land on pages all over the file: a
+# bulk import into a store of a few hundred MB re-read pages from the OS cache for most
+# of them. Interleaved 60-day imports: writer 25.1-27.2 -> 24.3-25.3 CPU-s with 64 MiB;
+# 32 MiB did as well as 64 in a micro-benchmark. Filled only as pages are read.
+SQLITE_CACHE_MIB = 32
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     kwargs.setdefault("json_serializer", json_dumps)
@@ -281,6 +289,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_MIB * 1024}")
             cur.close()
 
         @event.listens_for(engine, "savepoint")
