@@ -295,25 +295,53 @@ def test_a_bulk_import_of_a_synthetic_region_matches_one_request_per_bundle(
     assert bulk_persons == ref_persons
 
 
-def test_the_collector_runs_less_often_during_an_import_and_as_before_after_it(
-    engine: Engine, org: Organization
+def test_the_collector_runs_between_groups_during_an_import_and_as_before_after_it(
+    engine: Engine, org: Organization, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import gc
 
     before = gc.get_threshold()
-    assert gc.get_freeze_count() == 0
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    monkeypatch.setattr(intake, "COLLECT_EVERY", 8)  # a full collection every 2 groups
+    full = gc.get_stats()[2]["collections"]
     seen = [
-        (gc.get_threshold()[0], gc.get_freeze_count() > 0)
+        (gc.isenabled(), gc.get_freeze_count() > 0, gc.get_stats()[2]["collections"] - full)
         for _ in intake.import_bundles(
             make_sessionmaker(engine),
-            [intake.Item(_system(org), visit_bundle()) for _ in range(2)],
+            [intake.Item(_system(org), visit_bundle()) for _ in range(6)],
             workers=0,
+            group_resources=4,  # a group per bundle (4 resources each)
         )
     ]
-    # Less often, and what existed before the import is left out of collections.
-    assert seen == [(intake.GC_THRESHOLD, True)] * 2
-    assert gc.get_threshold() == before
+    # Off while bundles stream, what existed before left out, a collection every 2 groups.
+    assert [(on, frozen) for on, frozen, _n in seen] == [(False, True)] * 6
+    assert [n for _on, _frozen, n in seen] == [0, 0, 1, 1, 2, 2]
+    assert gc.isenabled() and gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+def _gc_state() -> tuple[bool, int, int]:
+    import gc
+    import os
+
+    return gc.isenabled(), gc.get_threshold()[0], os.nice(0)
+
+
+def test_a_worker_forked_from_the_writer_collects_and_yields_the_cpu() -> None:
+    import gc
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("fork")
+    gc.disable()  # as in the writer it forks from
+    try:
+        with ProcessPoolExecutor(1, mp_context=context, initializer=intake._worker_start) as pool:
+            enabled, threshold, nice = pool.submit(_gc_state).result()
+    finally:
+        gc.enable()
+    assert enabled and threshold == intake.GC_THRESHOLD
+    assert nice >= min(os.nice(0) + intake.WORKER_NICE, 19)
 
 
 def test_a_bug_met_while_validating_costs_that_bundle_only(
