@@ -195,6 +195,22 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         ) from exc
 
 
+def unnested(
+    name: str, types: Mapping[str, Any], values: Mapping[str, Sequence[Any]] | None = None
+) -> Any:
+    """PostgreSQL: rows sent as one array parameter per column, as the table ``name``.
+
+    The parameters are ``b_<column>``: given here (``values``) or at execution. Joined
+    to a table, many keys or rows go in one statement whose text does not depend on
+    how many there are.
+    """
+    arrays = [
+        bindparam(f"b_{c}", None if values is None else list(values[c]), type_=ARRAY(t))
+        for c, t in types.items()
+    ]
+    return func.unnest(*arrays).table_valued(*types).render_derived(name=name)
+
+
 def update_rows(
     session: Session, table: Table, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]
 ) -> None:
@@ -217,10 +233,11 @@ def update_rows(
         )
         session.execute(stmt, [{f"u_{n}": row[n] for n in names} for row in rows])
         return
-    arrays = [
-        bindparam(f"u_{n}", [row[n] for row in rows], type_=ARRAY(table.c[n].type)) for n in names
-    ]
-    given = func.unnest(*arrays).table_valued(*names).render_derived(name="given")
+    given = unnested(
+        "given",
+        {n: table.c[n].type for n in names},
+        {n: [row[n] for row in rows] for n in names},
+    )
     stmt = (
         update(table)
         .where(*(table.c[k] == given.c[k] for k in keys))

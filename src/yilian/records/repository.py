@@ -24,10 +24,9 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from yilian.db import chunks, insert_rows
+from yilian.db import chunks, insert_rows, unnested
 from yilian.records.models import FhirResource, FhirToken
 
 _R: Table = FhirResource.__table__  # type: ignore[assignment]
@@ -221,9 +220,8 @@ _ON = and_(_R.c.resource_type == _T.c.resource_type, _R.c.id == _T.c.resource_id
 
 
 def _unnested(*columns: str) -> Any:
-    """PostgreSQL: rows of ``columns`` sent as one array parameter each (``b_<column>``)."""
-    arrays = [bindparam(f"b_{c}", type_=ARRAY(String)) for c in columns]
-    return func.unnest(*arrays).table_valued(*columns).render_derived(name="wanted")
+    """PostgreSQL: the wanted keys, one string array parameter per column (``b_<column>``)."""
+    return unnested("wanted", dict.fromkeys(columns, String()))
 
 
 # PostgreSQL lookups of many (type, value) pairs: each pair one index lookup, whatever the
